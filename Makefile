@@ -1,0 +1,35 @@
+# How convolutional networks see — the book and its package.
+#   make book   build the book (executes every chapter) into _build/html
+#   make test   run the tests: pytest for vizlib, nbval over every chapter, the page test
+#   make lab    open the chapters in JupyterLab
+# Both set up .venv on first use (and refresh it when requirements change).
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+JB     := $(VENV)/bin/jupyter-book
+
+.PHONY: all book test lab venv pytest nbval pages bench clean
+
+all: book
+
+venv:
+	@bash scripts/ensure_venv.sh
+
+book: venv
+	$(JB) build . -W --keep-going
+
+# Under test the chapters shrink their workloads (VIZLIB_SMOKE=1) and use the offline
+# model sets, so the whole run stays well inside 30 minutes on 2 CPU cores.
+test: venv
+	@bash scripts/ensure_chromium.sh
+	VIZLIB_SMOKE=1 $(PY) -m pytest tests -q
+	VIZLIB_SMOKE=1 $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider book -q
+
+lab: venv
+	$(VENV)/bin/jupyter lab book
+
+bench: venv
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf _build .jupyter_cache

@@ -1,0 +1,92 @@
+"""vizlib: the package behind the book *How convolutional networks see*.
+
+One import in every chapter::
+
+    import vizlib as vl
+    net = vl.load("alexnet")          # the reader's model set
+    vl.summary(net.model)             # layer by layer
+    vl.receptive_fields(net.model)    # size, stride, offset per layer
+"""
+
+from . import paper_data, plotting, widgets
+from .architecture import InputTooSmall, Summary, min_input_size, output_sizes, summary
+from .device import device
+from .hooks import Capture, capture, preserved
+from .model_sets import (
+    MODEL_SETS,
+    Net,
+    WeightsUnavailable,
+    bundled_available,
+    choose_model_set,
+    describe_model_set,
+    imagenet_available,
+    load,
+)
+from .models import (
+    ARCHITECTURES,
+    ZFNet,
+    alexnet,
+    alexnet_original,
+    layer_module,
+    layer_names,
+    name_layers,
+    resolve_layer,
+    vgg16,
+    zfnet,
+)
+from .plotting import fit_image, plot_receptive_field, plot_receptive_field_growth, plot_summary
+from .receptive_field import (
+    RField,
+    compare_with_paper,
+    empirical_receptive_field,
+    receptive_field,
+    receptive_fields,
+    unit_box,
+)
+from .tables import Table
+
+__all__ = [
+    "paper_data",
+    "plotting",
+    "widgets",
+    "InputTooSmall",
+    "Summary",
+    "min_input_size",
+    "output_sizes",
+    "summary",
+    "alexnet_original",
+    "fit_image",
+    "plot_receptive_field",
+    "plot_receptive_field_growth",
+    "plot_summary",
+    "RField",
+    "compare_with_paper",
+    "empirical_receptive_field",
+    "receptive_field",
+    "receptive_fields",
+    "unit_box",
+    "Table",
+    "device",
+    "Capture",
+    "capture",
+    "preserved",
+    "MODEL_SETS",
+    "Net",
+    "WeightsUnavailable",
+    "bundled_available",
+    "choose_model_set",
+    "describe_model_set",
+    "imagenet_available",
+    "load",
+    "ARCHITECTURES",
+    "ZFNet",
+    "alexnet",
+    "zfnet",
+    "vgg16",
+    "layer_module",
+    "layer_names",
+    "name_layers",
+    "resolve_layer",
+]
+
+__version__ = "0.1.0"

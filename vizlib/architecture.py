@@ -1,0 +1,350 @@
+"""Layer-by-layer accounts of a network: output sizes, parameters, multiply-adds.
+
+Output sizes follow Vashishth's formulas (§2.1-2.2)::
+
+    convolution:  W2 = (W1 - F + 2P) / S + 1
+    pooling:      W2 = (W1 - F) / S + 1        (plus 2P when the pool pads)
+
+rounded down, except for pooling in ``ceil_mode`` (rounded up), which is how
+ZFNet's 110 -> 55 comes out.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Iterable
+
+import torch
+from torch import nn
+
+from .hooks import preserved
+from .models import _walk
+
+__all__ = [
+    "LayerRow",
+    "Summary",
+    "summary",
+    "output_sizes",
+    "SizeStep",
+    "min_input_size",
+    "conv_output_size",
+    "pool_output_size",
+    "InputTooSmall",
+]
+
+
+class InputTooSmall(ValueError):
+    """The input image is smaller than the network accepts."""
+
+
+def conv_output_size(w1: int, f: int, p: int, s: int, dilation: int = 1) -> Fraction:
+    """Vashishth's ``(W1 - F + 2P)/S + 1`` as an exact fraction (not yet rounded)."""
+    f_eff = dilation * (f - 1) + 1
+    return Fraction(w1 - f_eff + 2 * p, s) + 1
+
+
+def pool_output_size(w1: int, f: int, s: int, p: int = 0) -> Fraction:
+    """Vashishth's ``(W1 - F)/S + 1`` (with ``2P`` added when the pool pads), exact."""
+    return Fraction(w1 - f + 2 * p, s) + 1
+
+
+@dataclass
+class SizeStep:
+    """One convolution or pooling layer worked through with the formula."""
+
+    path: str
+    name: str
+    kind: str
+    w_in: int
+    f: int
+    p: int
+    s: int
+    exact: Fraction
+    w_out: int
+    ceil: bool = False
+
+    @property
+    def formula(self) -> str:
+        """The formula with this layer's numbers, e.g. ``(224 − 11 + 2·2)/4 + 1 = 55.25 → 55``."""
+        padding = f" + 2·{self.p}" if self.p else ""
+        result = str(self.w_out)
+        if self.exact.denominator != 1:
+            result = f"{float(self.exact):g} → {self.w_out} ({'ceil' if self.ceil else 'floor'})"
+        return f"({self.w_in} − {self.f}{padding})/{self.s} + 1 = {result}"
+
+
+def _pair(v: int | tuple[int, ...]) -> int:
+    if isinstance(v, tuple):
+        if len(set(v)) != 1:
+            raise ValueError(f"non-square kernel/stride/padding {v} is not supported here")
+        return int(v[0])
+    return int(v)
+
+
+def output_sizes(model: nn.Module, input_size: int, *, until: str | None = None) -> list[SizeStep]:
+    """Work Vashishth's formulas through every convolution and pooling layer.
+
+    Args:
+        model: a sequential CNN (modules registered in forward order).
+        input_size: side of the square input.
+        until: stop after this module path (layers beyond it may not fit).
+
+    Returns:
+        One :class:`SizeStep` per convolution / max or average pooling, with
+        the exact fraction and the rounded size.
+
+    Raises:
+        InputTooSmall: a layer's output would be empty.
+
+    Example:
+        >>> from vizlib.models import zfnet
+        >>> [s.w_out for s in output_sizes(zfnet(), 224)]
+        [110, 55, 26, 13, 13, 13, 13, 6]
+    """
+    names = {p: n for n, p in getattr(model, "vizlib_layers", {}).items()}
+    conv_names: dict[str, str] = {}
+    # a convolution's paper name sits on its ReLU; give it to the convolution too
+    leaves = list(_walk(model))
+    for i, (path, module) in enumerate(leaves):
+        if isinstance(module, nn.Conv2d):
+            nxt = leaves[i + 1][0] if i + 1 < len(leaves) else None
+            conv_names[path] = names.get(path) or names.get(nxt or "", path)
+    steps: list[SizeStep] = []
+    w = int(input_size)
+    for path, module in leaves:
+        if until is not None and steps and steps[-1].path == until:
+            break
+        if path == until and not isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            break
+        if isinstance(module, nn.Conv2d):
+            f, p, s, d = (_pair(module.kernel_size), _pair(module.padding), _pair(module.stride), _pair(module.dilation))
+            exact = conv_output_size(w, f, p, s, d)
+            out = math.floor(exact)
+            steps.append(SizeStep(path, conv_names[path], f"conv {f}×{f}/{s}", w, f, p, s, exact, out))
+        elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+            f, p, s = _pair(module.kernel_size), _pair(module.padding), _pair(module.stride or module.kernel_size)
+            exact = pool_output_size(w, f, s, p)
+            out = math.ceil(exact) if module.ceil_mode else math.floor(exact)
+            if module.ceil_mode and (out - 1) * s >= w + p:  # PyTorch drops a window that starts in the padding
+                out -= 1
+            kind = "max" if isinstance(module, nn.MaxPool2d) else "avg"
+            steps.append(SizeStep(path, names.get(path, path), f"{kind} pool {f}×{f}/{s}", w, f, p, s, exact, out,
+                                  bool(module.ceil_mode)))
+        else:
+            continue
+        if out < 1:
+            raise InputTooSmall(
+                f"an input of {input_size}×{input_size} is too small for this network: layer "
+                f"{steps[-1].name} ({steps[-1].kind}) would get a {w}×{w} input and produce nothing. "
+                f"Use an input of at least {min_input_size(model)}×{min_input_size(model)} pixels."
+            )
+        w = out
+    return steps
+
+
+def min_input_size(model: nn.Module, limit: int = 4096) -> int:
+    """The smallest square input every convolution and pooling layer accepts."""
+    lo, hi = 1, limit
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _fits(model, mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _fits(model: nn.Module, size: int) -> bool:
+    w = size
+    for _, module in _walk(model):
+        if isinstance(module, nn.Conv2d):
+            f, p, s, d = (_pair(module.kernel_size), _pair(module.padding), _pair(module.stride), _pair(module.dilation))
+            w = math.floor(conv_output_size(w, f, p, s, d))
+        elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+            f, p, s = _pair(module.kernel_size), _pair(module.padding), _pair(module.stride or module.kernel_size)
+            exact = pool_output_size(w, f, s, p)
+            w = math.ceil(exact) if module.ceil_mode else math.floor(exact)
+        if w < 1:
+            return False
+    return True
+
+
+@dataclass
+class LayerRow:
+    """One named layer of a summary: its output and what it costs."""
+
+    name: str
+    kind: str
+    output_shape: tuple[int, ...]
+    params: int
+    macs: int
+    modules: list[str] = field(default_factory=list)
+
+    @property
+    def activations(self) -> int:
+        return math.prod(self.output_shape)
+
+
+class Summary:
+    """A per-layer table (rows of :class:`LayerRow`) that prints as text and HTML."""
+
+    def __init__(self, rows: list[LayerRow], input_shape: tuple[int, ...], arch: str = "") -> None:
+        self.rows = rows
+        self.input_shape = input_shape
+        self.arch = arch
+
+    @property
+    def total_params(self) -> int:
+        return sum(r.params for r in self.rows)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(r.macs for r in self.rows)
+
+    def __getitem__(self, name: str) -> LayerRow:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"no layer {name!r} in this summary; layers: {', '.join(r.name for r in self.rows)}")
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _table(self) -> tuple[list[str], list[list[str]]]:
+        head = ["layer", "type", "output", "parameters", "% params", "multiply-adds", "% MACs"]
+        body = []
+        tp, tm = max(self.total_params, 1), max(self.total_macs, 1)
+        for r in self.rows:
+            shape = "×".join(str(d) for d in r.output_shape)
+            body.append([r.name, r.kind, shape, f"{r.params:,}", f"{100 * r.params / tp:.1f}",
+                         f"{r.macs:,}", f"{100 * r.macs / tm:.1f}"])
+        body.append(["total", "", "", f"{self.total_params:,}", "100.0", f"{self.total_macs:,}", "100.0"])
+        return head, body
+
+    def __str__(self) -> str:
+        head, body = self._table()
+        widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+        lines = ["  ".join(c.rjust(w) if i >= 3 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+                 for row in [head, *body]]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        title = f"{self.arch} on a {'×'.join(map(str, self.input_shape))} input"
+        return title + "\n" + "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        head, body = self._table()
+        th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        trs = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body)
+        title = html.escape(f"{self.arch} on a {'×'.join(map(str, self.input_shape))} input")
+        return f"<p><b>{title}</b></p><table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
+
+
+def _describe(module: nn.Module) -> str:
+    if isinstance(module, nn.Conv2d):
+        k, s, p = _pair(module.kernel_size), _pair(module.stride), _pair(module.padding)
+        return f"conv {k}×{k}/{s} pad {p}, {module.out_channels}"
+    if isinstance(module, nn.MaxPool2d):
+        return f"max pool {_pair(module.kernel_size)}×{_pair(module.kernel_size)}/{_pair(module.stride)}"
+    if isinstance(module, nn.AvgPool2d):
+        return f"avg pool {_pair(module.kernel_size)}×{_pair(module.kernel_size)}/{_pair(module.stride)}"
+    if isinstance(module, nn.Linear):
+        return f"fc {module.in_features}→{module.out_features}"
+    if isinstance(module, nn.LocalResponseNorm):
+        return f"response norm ({module.size} maps)"
+    return type(module).__name__
+
+
+def _macs(module: nn.Module, out: torch.Tensor) -> int:
+    if isinstance(module, nn.Conv2d):
+        per_output = (module.in_channels // module.groups) * math.prod(module.kernel_size)
+        return int(out[0].numel()) * per_output
+    if isinstance(module, nn.Linear):
+        return module.in_features * module.out_features
+    return 0
+
+
+def summary(model: nn.Module, input_size: int = 224, *, in_channels: int = 3) -> Summary:
+    """Per-layer output shape, parameters and multiply-adds, by paper name.
+
+    Each row is a named layer (c1, p1, ..., fc8) and accounts for every module
+    since the previous named layer (so c1 holds the convolution and its ReLU,
+    fc6 the flattening, dropout, linear map and ReLU). Shapes are found by a
+    forward pass on PyTorch's ``meta`` device: no memory, no arithmetic.
+
+    Args:
+        model: the network (vizlib-named, or any sequential CNN: then every
+            leaf module gets a row under its path).
+        input_size: side of the square input.
+        in_channels: channels of the input.
+
+    Raises:
+        InputTooSmall: the input is smaller than the network accepts.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> s = summary(alexnet(), 224)
+        >>> s["c1"].output_shape, s["c1"].params
+        ((64, 55, 55), 23296)
+    """
+    output_sizes(model, input_size)  # raises InputTooSmall with a clear message
+    names = {p: n for n, p in getattr(model, "vizlib_layers", {}).items()}
+    leaves = list(_walk(model))
+    shapes: dict[str, torch.Size] = {}
+    macs: dict[str, int] = {}
+    handles = []
+
+    def record(path: str):
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            shapes[path] = output.shape
+            macs[path] = _macs(module, output)
+
+        return hook
+
+    meta_params = {k: torch.empty_like(v, device="meta") for k, v in model.named_parameters()}
+    meta_params.update({k: torch.empty_like(v, device="meta") for k, v in model.named_buffers()})
+    x = torch.empty(1, in_channels, input_size, input_size, device="meta")
+    with preserved(model):
+        try:
+            for path, module in leaves:
+                handles.append(module.register_forward_hook(record(path)))
+            torch.func.functional_call(model, meta_params, (x,))
+        finally:
+            for h in handles:
+                h.remove()
+
+    rows: list[LayerRow] = []
+    group: list[tuple[str, nn.Module]] = []
+    for path, module in leaves:
+        if path not in shapes:
+            continue  # not used in forward
+        group.append((path, module))
+        if names and path not in names:
+            continue
+        label = names.get(path, path)
+        main = next((m for _, m in group if isinstance(m, (nn.Conv2d, nn.Linear))), None)
+        if main is None:
+            main = next((m for _, m in group if not isinstance(m, (nn.ReLU, nn.Dropout))), module)
+        rows.append(LayerRow(
+            name=label,
+            kind=_describe(main),
+            output_shape=tuple(shapes[path][1:]),
+            params=sum(p.numel() for _, m in group for p in m.parameters(recurse=False)),
+            macs=sum(macs.get(p, 0) for p, _ in group),
+            modules=[p for p, _ in group],
+        ))
+        group = []
+    arch = getattr(model, "vizlib_arch", type(model).__name__)
+    return Summary(rows, (in_channels, input_size, input_size), arch)
+
+
+def parameter_share(s: Summary, groups: Iterable[tuple[str, Iterable[str]]]) -> dict[str, float]:
+    """Share of all parameters held by groups of layers (e.g. conv vs dense)."""
+    total = max(s.total_params, 1)
+    return {label: sum(s[n].params for n in members) / total for label, members in groups}
