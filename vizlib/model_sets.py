@@ -108,22 +108,25 @@ def _cache_file(url: str) -> Path:
 
 
 def _host_reachable(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
-    """True when a TCP connection to the URL's host opens within ``timeout`` seconds.
+    """True when the URL answers an HTTP HEAD request within ``timeout`` seconds.
 
-    The probe runs in a daemon thread so that even a stalled name lookup
-    cannot hold the caller longer than ``timeout``.
+    A bare TCP connection is not proof (a proxy may accept any connection), so
+    the probe asks for the file's headers. It runs in a daemon thread so that
+    even a stalled name lookup or handshake cannot hold the caller longer than
+    ``timeout``. ``VIZLIB_OFFLINE=1`` skips it.
     """
     if os.environ.get("VIZLIB_OFFLINE"):
         return False
-    parts = urllib.parse.urlparse(url)
-    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    import urllib.request
+
     result: list[bool] = []
 
     def probe() -> None:
         try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result.append(True)
-        except OSError:
+            request = urllib.request.Request(url, method="HEAD")
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                result.append(200 <= response.status < 400)
+        except Exception:
             result.append(False)
 
     worker = threading.Thread(target=probe, daemon=True)
