@@ -9,7 +9,7 @@ One import in every chapter::
 """
 
 from . import paper_data, plotting, widgets
-from .architecture import InputTooSmall, Summary, min_input_size, output_sizes, summary
+from .architecture import InputTooSmall, Summary, compare_sizes, formula_table, min_input_size, output_sizes, summary
 from .device import device
 from .hooks import Capture, capture, preserved
 from .model_sets import (
@@ -40,6 +40,7 @@ from .receptive_field import (
     compare_with_paper,
     empirical_receptive_field,
     receptive_field,
+    receptive_field_table,
     receptive_fields,
     unit_box,
 )
@@ -54,6 +55,9 @@ __all__ = [
     "min_input_size",
     "output_sizes",
     "summary",
+    "compare_sizes",
+    "formula_table",
+    "receptive_field_table",
     "alexnet_original",
     "fit_image",
     "plot_receptive_field",

@@ -33,6 +33,8 @@ __all__ = [
     "conv_output_size",
     "pool_output_size",
     "InputTooSmall",
+    "formula_table",
+    "compare_sizes",
 ]
 
 
@@ -145,6 +147,27 @@ def output_sizes(model: nn.Module, input_size: int, *, until: str | None = None)
     return steps
 
 
+def formula_table(model: nn.Module, input_size: int) -> "Table":
+    """Vashishth's formulas worked through every convolution and pooling layer, as a table."""
+    from .tables import Table
+
+    rows = [[st.name, st.kind, st.w_in, st.f, st.p, st.s, st.formula, st.w_out] for st in output_sizes(model, input_size)]
+    arch = getattr(model, "vizlib_arch", type(model).__name__)
+    return Table(["layer", "type", "W1", "F", "P", "S", "W2 = (W1 − F + 2P)/S + 1", "W2"], rows,
+                 title=f"{arch}, {input_size}×{input_size} input")
+
+
+def compare_sizes(model: nn.Module, input_size: int, paper: dict[str, int]) -> "Table":
+    """Map sides computed here beside a paper's, with a ``match`` column."""
+    from .tables import Table
+
+    got = {st.name: st.w_out for st in output_sizes(model, input_size)}
+    missing = [n for n in paper if n not in got]
+    if missing:
+        raise KeyError(f"layers {missing} of the paper are not in this model ({', '.join(got)})")
+    return Table(["layer", "paper", "computed", "match"], [[n, v, got[n], v == got[n]] for n, v in paper.items()])
+
+
 def min_input_size(model: nn.Module, limit: int = 4096) -> int:
     """The smallest square input every convolution and pooling layer accepts."""
     lo, hi = 1, limit
@@ -203,6 +226,12 @@ class Summary:
     @property
     def total_macs(self) -> int:
         return sum(r.macs for r in self.rows)
+
+    def share(self, prefix: str = "fc") -> tuple[float, float]:
+        """Fraction of all parameters and of all multiply-adds in layers whose name starts with ``prefix``."""
+        rows = [r for r in self.rows if r.name.startswith(prefix)]
+        return (sum(r.params for r in rows) / max(self.total_params, 1),
+                sum(r.macs for r in rows) / max(self.total_macs, 1))
 
     def __getitem__(self, name: str) -> LayerRow:
         for r in self.rows:

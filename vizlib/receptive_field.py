@@ -35,6 +35,8 @@ __all__ = [
     "unit_box",
     "empirical_receptive_field",
     "Footprint",
+    "compare_with_paper",
+    "receptive_field_table",
 ]
 
 
@@ -337,3 +339,18 @@ def compare_with_paper(
         row.append(size == r.size and stride == r.stride)
         rows.append(row)
     return Table(header, rows)
+
+
+def receptive_field_table(model: nn.Module, *, empirical: bool = True) -> "Table":
+    """Size, stride and start of every named conv/pool layer, with the measured size beside."""
+    from .tables import Table
+
+    rows = []
+    for r in receptive_fields(model):
+        row: list = [r.name, r.size, r.stride, r.start]
+        if empirical:
+            fp = empirical_receptive_field(model, r.path)
+            row += [fp.size[0], fp.size == (r.size, r.size)]
+        rows.append(row)
+    header = ["layer", "size", "stride", "start"] + (["measured size", "agree"] if empirical else [])
+    return Table(header, rows, title=getattr(model, "vizlib_arch", ""))
