@@ -1,0 +1,102 @@
+"""The rendered book: every chapter page loads in headless Chromium without console
+errors, shows its figures and has no error output.
+
+The HTML is taken from ``VIZLIB_BOOK_HTML`` (a built ``_build/html``) when set;
+otherwise the book is built here, into a temporary folder (so the smoke-sized
+execution cache never mixes with the one ``make book`` keeps).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--no-first-run", "--disable-dev-shm-usage", "--disable-component-update", "--disable-sync"]
+
+
+def _chapters() -> list[str]:
+    import yaml  # jupyter-book depends on PyYAML
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [c["file"] for c in toc.get("chapters", [])]
+
+
+@pytest.fixture(scope="module")
+def html_dir(tmp_path_factory) -> Path:
+    given = os.environ.get("VIZLIB_BOOK_HTML")
+    if given:
+        path = Path(given).resolve()
+        if not (path / "index.html").exists():
+            pytest.fail(f"VIZLIB_BOOK_HTML={given} holds no built book (no index.html); run `make book` first")
+        return path
+    out = tmp_path_factory.mktemp("book")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "--keep-going"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, f"the book did not build with warnings as errors:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    return out / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        pytest.skip("headless Chromium not installed (Debian packages chromium and chromium-driver; "
+                    "`make test` installs them when it runs as root with apt-get)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        opts.add_argument(flag)
+    opts.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def _offline_cdn(entry: dict) -> bool:
+    """A CDN script (MathJax, widget manager) that an offline machine cannot fetch.
+
+    Readers online get these; the test machine has no internet, so a failed
+    *remote* fetch is not a fault of the book. Local files must all load.
+    """
+    message = entry.get("message", "")
+    return entry.get("source") == "network" and message.startswith(("https://", "http://"))
+
+
+def test_book_has_no_error_outputs(html_dir):
+    for chapter in _chapters():
+        text = (html_dir / f"{chapter}.html").read_text()
+        assert "Traceback (most recent call last)" not in text, chapter
+        assert 'class="output traceback' not in text and "output_error" not in text, chapter
+
+
+@pytest.mark.parametrize("chapter", _chapters())
+def test_chapter_page_loads_and_shows_figures(html_dir, browser, chapter):
+    page = html_dir / f"{chapter}.html"
+    assert page.exists(), f"{page} was not built"
+    browser.get_log("browser")  # drop what earlier pages left
+    browser.get(page.as_uri())
+    title = browser.title
+    assert title and "404" not in title
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and not _offline_cdn(e)]
+    assert not errors, f"console errors on {chapter}: {errors}"
+    images = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main img, article img'))"
+        ".map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]);"
+    )
+    assert images, f"{chapter} shows no figures"
+    broken = [src for src, ok in images if not ok]
+    assert not broken, f"{chapter}: figures that did not load: {broken}"
