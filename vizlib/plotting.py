@@ -35,7 +35,8 @@ def plot_summary(summaries: Summary | Sequence[Summary]) -> Figure:
             (row[0], [r.params for r in s.rows], "parameters", "tab:blue"),
             (row[1], [r.macs for r in s.rows], "multiply-adds", "tab:orange"),
         ):
-            ax.bar(range(len(names)), np.maximum(values, 1), color=colour)
+            # layers with none (pooling, normalisation) get no bar rather than a fake 1 on the log axis
+            ax.bar(range(len(names)), np.where(np.asarray(values) > 0, values, np.nan), color=colour)
             ax.set_yscale("log")
             ax.set_xticks(range(len(names)), names, rotation=90, fontsize=8)
             ax.set_title(f"{s.arch}: {label} per layer (total {sum(values):,})", fontsize=10)
