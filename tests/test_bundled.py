@@ -1,0 +1,179 @@
+"""The bundled model set: architectures, committed checkpoints and records, the switch."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import vizlib as vl
+import vizlib.bundled as B
+import vizlib.model_sets as MS
+from vizlib.bundled_models import FMNIST_INPUT_SIZE, alexnet_fmnist, vgg_fmnist, zfnet_fmnist
+from vizlib.data import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, fashion_mnist, fashion_mnist_sample
+from vizlib.training import CheckpointError, evaluate, filter_rms
+
+ARCHS = ("alexnet", "zfnet", "vgg16")
+FULL_TEST_HERE = (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file()
+
+
+def layers_of(model: nn.Module, kind: type) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, kind)]
+
+
+def map_sizes(model: nn.Module, size: int) -> dict[str, int]:
+    out: dict[str, int] = {}
+    handles = [
+        model.get_submodule(path).register_forward_hook(lambda m, i, o, n=name: out.__setitem__(n, o.shape[-1]))
+        for name, path in model.vizlib_layers.items()
+        if path.startswith("features")
+    ]
+    try:
+        model.eval()(torch.zeros(1, 1, size, size))
+    finally:
+        for h in handles:
+            h.remove()
+    return out
+
+
+# --------------------------------------------------------------------------- architectures
+
+
+def test_alexnet_and_zfnet_style_differ_where_zeiler_changed_them():
+    a, z = alexnet_fmnist(seed=0), zfnet_fmnist(seed=0)
+    for m in (a, z):
+        assert len(layers_of(m, nn.Conv2d)) == 5 and len(layers_of(m, nn.Linear)) == 3
+        assert [d.p for d in layers_of(m, nn.Dropout)] == [0.5, 0.5]
+        pools = layers_of(m, nn.MaxPool2d)
+        assert len(pools) == 3 and all(p.kernel_size == 3 and p.stride == 2 for p in pools)  # overlapping
+    a1, z1 = layers_of(a, nn.Conv2d)[0], layers_of(z, nn.Conv2d)[0]
+    assert a1.kernel_size == (11, 11) and a1.stride == (4, 4)
+    assert z1.kernel_size == (7, 7) and z1.stride == (2, 2)  # smaller filter, half the stride
+    assert len(layers_of(a, nn.LocalResponseNorm)) == 0 and len(layers_of(z, nn.LocalResponseNorm)) == 2
+    assert [c.out_channels for c in layers_of(a, nn.Conv2d)] == [c.out_channels for c in layers_of(z, nn.Conv2d)]
+    assert list(a.vizlib_layers) == ["c1", "p1", "c2", "p2", "c3", "c4", "c5", "p5", "fc6", "fc7", "fc8"]
+    assert list(z.vizlib_layers) == ["c1", "p1", "n1", "c2", "p2", "n2", "c3", "c4", "c5", "p5", "fc6", "fc7", "fc8"]
+    assert map_sizes(a, 64) == {"c1": 16, "p1": 8, "c2": 8, "p2": 4, "c3": 4, "c4": 4, "c5": 4, "p5": 2}
+    assert map_sizes(z, 64) == {
+        "c1": 32, "p1": 16, "n1": 16, "c2": 8, "p2": 4, "n2": 4, "c3": 4, "c4": 4, "c5": 4, "p5": 2,
+    }
+    assert (a.vizlib_arch, z.vizlib_arch) == ("alexnet", "zfnet")
+
+
+def test_vgg_style_is_five_groups_of_3x3_stacks():
+    v = vgg_fmnist(seed=0)
+    convs = layers_of(v, nn.Conv2d)
+    assert len(convs) == 13 and all(c.kernel_size == (3, 3) and c.stride == (1, 1) for c in convs)
+    pools = layers_of(v, nn.MaxPool2d)
+    assert len(pools) == 5 and all(p.kernel_size == 2 and p.stride == 2 for p in pools)
+    names = list(v.vizlib_layers)
+    assert names[:3] == ["c1_1", "c1_2", "p1"] and names[-4:] == ["p5", "fc6", "fc7", "fc8"]
+    assert "c5_3" in names and v.vizlib_arch == "vgg16"
+    assert map_sizes(v, 32)["p5"] == 1 and map_sizes(v, 32)["c5_3"] == 2
+    assert v(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
+
+
+def test_builders_are_seeded():
+    a, b = zfnet_fmnist(seed=3), zfnet_fmnist(seed=3)
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+
+
+# --------------------------------------------------------------------------- committed checkpoints
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return fashion_mnist_sample()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_checkpoint_record_and_accuracy(arch, sample):
+    path = B.checkpoint_path(arch)
+    assert path.is_file() and path.stat().st_size < 5_000_000
+    rec = B.bundled_record(arch)
+    for key in ("command", "seed", "epochs", "wall_time_s", "device", "test_accuracy", "sample_accuracy", "sha256"):
+        assert key in rec, key
+    assert rec["command"].startswith("python -m vizlib.training " + arch)
+    assert rec["test_images"] == 10000 and rec["test_accuracy"] >= 0.89  # the acceptance bar
+    net = vl.load(arch, "bundled")
+    assert net.model_set == "bundled" and net.arch == arch and net.categories == list(FASHION_MNIST_CLASSES)
+    assert net.input_size == FMNIST_INPUT_SIZE[arch] and len(net.mean) == len(net.std) == 1
+    assert not net.model.training and net.model.vizlib_arch == arch
+    assert net.transform(sample.images[0]).shape == (1, net.input_size, net.input_size)
+    got = evaluate(net.model, sample, net.transform)
+    assert got.correct == rec["sample_correct"] and got.total == rec["sample_images"] == 1500  # exactly
+    if rec["renorm"]:
+        assert max(float(r.max()) for r in filter_rms(net.model).values()) <= 0.1 * (1 + 1e-6)
+
+
+@pytest.mark.skipif(not FULL_TEST_HERE, reason="the full Fashion-MNIST test set is not installed here")
+@pytest.mark.parametrize("arch", ARCHS)
+def test_full_test_accuracy_reproduces(arch):
+    net, rec = vl.load(arch, "bundled"), B.bundled_record(arch)
+    got = evaluate(net.model, fashion_mnist("test", download=False), net.transform)
+    assert got.correct == rec["test_correct"]
+
+
+def test_alexnet_without_renorm(sample):
+    rec = B.bundled_record("alexnet", "norenorm")
+    assert rec["renorm"] is False and "--no-renorm" in rec["command"]
+    net = B.load_bundled("alexnet", variant="norenorm")
+    assert evaluate(net.model, sample, net.transform).correct == rec["sample_correct"]
+    assert max(float(r.max()) for r in filter_rms(net.model).values()) > 0.1  # some filters outgrew the radius
+
+
+def test_snapshots_ship_and_load():
+    shipped = [(a, B.bundled_snapshots(a)) for a in ARCHS]
+    assert any(epochs for _, epochs in shipped)
+    for arch, epochs in shipped:
+        for e in epochs:
+            assert B.checkpoint_path(arch, epoch=e).stat().st_size < 2_000_000
+            net = B.load_bundled(arch, epoch=e)
+            assert net.extra["epoch"] == e and "after epoch" in net.source
+        with pytest.raises(CheckpointError, match="no snapshot"):
+            B.load_bundled(arch, epoch=999)
+
+
+# --------------------------------------------------------------------------- damage and the switch
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "missing"])
+def test_damaged_bundled_checkpoint(tmp_path, monkeypatch, damage):
+    for f in B.CHECKPOINT_DIR.glob("zfnet_fmnist.*"):
+        shutil.copy(f, tmp_path / f.name)
+    monkeypatch.setattr(B, "CHECKPOINT_DIR", tmp_path)
+    path = tmp_path / "zfnet_fmnist.pt"
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        path.write_bytes(bytes(data[: len(data) - 1000]))
+    elif damage == "flipped":
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    else:
+        path.unlink()
+    with pytest.raises(CheckpointError, match="zfnet_fmnist.pt"):
+        B.load_bundled("zfnet")
+    assert B.bundled_checkpoint_available("zfnet") == (damage != "missing")
+
+
+def test_auto_picks_bundled_without_imagenet(monkeypatch):
+    monkeypatch.delenv(MS.ENV_VAR, raising=False)
+    monkeypatch.setattr(MS, "imagenet_available", lambda arch, probe=True: False)
+    assert MS.choose_model_set() == "bundled"
+    net = vl.load("zfnet")
+    assert net.model_set == "bundled" and "Fashion-MNIST" in net.source
+    assert all(vl.bundled_available(a) for a in ARCHS)
+
+
+def test_transform_accepts_pil_and_colour():
+    from PIL import Image
+
+    net = B.load_bundled("vgg16")
+    rgb = np.zeros((50, 80, 3), np.uint8)
+    assert net.transform(rgb).shape == (1, 32, 32)
+    assert net.transform(Image.fromarray(rgb)).shape == (1, 32, 32)
+    grey = torch.full((1, 32, 32), -net.mean[0] / net.std[0])
+    torch.testing.assert_close(net.transform(rgb), grey)

@@ -1,0 +1,256 @@
+"""Three small networks that keep what distinguishes AlexNet, ZFNet and VGG-16.
+
+They are the bundled model set: trained on Fashion-MNIST (grey 28x28 images,
+10 classes) by :mod:`vizlib.training`, with checkpoints small enough to ship
+with the book. Each is laid out like torchvision's models (``features``,
+``avgpool``, ``classifier``, modules registered in forward order) and carries
+the papers' layer names (``model.vizlib_layers``) like the full-size builders
+in :mod:`vizlib.models`.
+
+What is kept from each design, at a 64x64 (AlexNet/ZFNet) or 32x32 (VGG)
+input instead of 224x224:
+
+* **AlexNet-style**: a large first filter with a large stride (11x11,
+  stride 4), overlapping 3x3 stride-2 max pooling, five convolutions and
+  three dense layers with dropout 0.5. No response normalisation (as in
+  torchvision's AlexNet and Yu et al.'s retrained one).
+  Sizes: 64 -> c1 16 -> p1 8 -> c2 8 -> p2 4 -> c3..c5 4 -> p5 2.
+* **ZFNet-style**: the same net with Zeiler's fixes (§4.1 and Fig. 3): a
+  smaller first filter at half the stride (7x7, stride 2), contrast
+  normalisation after p1 and p2, and, as in Zeiler's Fig. 3, stride 2 in the
+  second convolution, so that layers 3-5 see maps of the same size as the
+  AlexNet-style net's (real nets: 110 -> 55 -> 26 -> 13 against
+  55 -> 27 -> 27 -> 13).
+  Sizes: 64 -> c1 32 -> p1 16 -> c2 8 -> p2 4 -> c3..c5 4 -> p5 2.
+* **VGG-style**: only 3x3 convolutions (stride 1, padding 1), in five groups
+  of 2, 2, 3, 3, 3 like VGG-16, each group closed by 2x2 max pooling.
+  Sizes: 32 -> 16 -> 8 -> 4 -> 2 -> 1.
+
+Widths are cut down (the AlexNet pair: 32-96-192-128-128 filters against
+64-192-384-256-256; dense layers of 256 units) so that each net trains to
+about 90 % test accuracy in minutes on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .models import _attach, _seeded
+
+__all__ = [
+    "FMNIST_INPUT_SIZE",
+    "SmallAlexNet",
+    "SmallZFNet",
+    "SmallVGG",
+    "alexnet_fmnist",
+    "zfnet_fmnist",
+    "vgg_fmnist",
+    "BUNDLED_BUILDERS",
+]
+
+#: Input side each bundled architecture is trained at.
+FMNIST_INPUT_SIZE: dict[str, int] = {"alexnet": 64, "zfnet": 64, "vgg16": 32}
+
+
+def _pool() -> nn.MaxPool2d:
+    # Overlapping pooling (Krizhevsky): 3x3 windows, stride 2. ceil_mode as in
+    # vizlib's ZFNet, so 16 -> 8 -> 4 -> 2 (floor would give 7, 3, 1).
+    return nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
+
+
+def _lrn() -> nn.LocalResponseNorm:
+    # Contrast normalisation across 5 adjacent maps, Krizhevsky's constants.
+    return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+
+
+def _classifier(in_features: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Dropout(p=dropout),
+        nn.Linear(in_features, hidden),
+        nn.ReLU(inplace=True),
+        nn.Dropout(p=dropout),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, num_classes),
+    )
+
+
+def _init(model: nn.Module) -> None:
+    # He et al.'s initialisation (zero biases): with PyTorch's default the
+    # signal shrinks layer by layer and these plain nets (no batch norm) sit at
+    # chance for epochs at the papers' learning rate of 1e-2. (Zeiler started
+    # from weights of scale 1e-2 on inputs in [-128, 128]; ours are normalised.)
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+
+
+class SmallAlexNet(nn.Module):
+    """AlexNet-style net for 64x64 grey images (or ZFNet-style with ``zeiler=True``).
+
+    Args:
+        num_classes: size of fc8.
+        in_channels: 1 for Fashion-MNIST.
+        widths: filters of c1..c5.
+        hidden: units of fc6 and fc7.
+        dropout: dropout probability before fc6 and fc7.
+        zeiler: build the ZFNet-style variant (7x7 stride-2 c1, stride-2 c2,
+            contrast normalisation after p1 and p2).
+
+    Example:
+        >>> SmallAlexNet()(torch.zeros(2, 1, 64, 64)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        *,
+        in_channels: int = 1,
+        widths: tuple[int, int, int, int, int] = (32, 96, 192, 128, 128),
+        hidden: int = 256,
+        dropout: float = 0.5,
+        zeiler: bool = False,
+    ) -> None:
+        super().__init__()
+        w1, w2, w3, w4, w5 = widths
+        if zeiler:
+            first: list[nn.Module] = [
+                nn.Conv2d(in_channels, w1, kernel_size=7, stride=2, padding=3),
+                nn.ReLU(inplace=True),
+                _pool(),
+                _lrn(),
+                nn.Conv2d(w1, w2, kernel_size=5, stride=2, padding=2),
+                nn.ReLU(inplace=True),
+                _pool(),
+                _lrn(),
+            ]
+        else:
+            first = [
+                nn.Conv2d(in_channels, w1, kernel_size=11, stride=4, padding=5),
+                nn.ReLU(inplace=True),
+                _pool(),
+                nn.Conv2d(w1, w2, kernel_size=5, stride=1, padding=2),
+                nn.ReLU(inplace=True),
+                _pool(),
+            ]
+        self.features = nn.Sequential(
+            *first,
+            nn.Conv2d(w2, w3, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w3, w4, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w4, w5, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            _pool(),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d((2, 2))
+        self.classifier = _classifier(w5 * 2 * 2, hidden, num_classes, dropout)
+        _init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        return self.classifier(x)
+
+
+class SmallZFNet(SmallAlexNet):
+    """ZFNet-style net: :class:`SmallAlexNet` with Zeiler's changes (see the module docs).
+
+    Example:
+        >>> SmallZFNet()(torch.zeros(2, 1, 64, 64)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(self, num_classes: int = 10, **kwargs: object) -> None:
+        kwargs.pop("zeiler", None)
+        super().__init__(num_classes, zeiler=True, **kwargs)  # type: ignore[arg-type]
+
+
+class SmallVGG(nn.Module):
+    """VGG-style net for 32x32 grey images: five groups of 3x3 convolutions, 2x2 pooling.
+
+    Args:
+        num_classes: size of fc8.
+        in_channels: 1 for Fashion-MNIST.
+        widths: filters in groups 1..5.
+        depths: convolutions in groups 1..5 (VGG-16: 2, 2, 3, 3, 3).
+        hidden: units of fc6 and fc7.
+        dropout: dropout probability before fc6 and fc7.
+
+    Example:
+        >>> SmallVGG()(torch.zeros(2, 1, 32, 32)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        *,
+        in_channels: int = 1,
+        widths: tuple[int, int, int, int, int] = (16, 32, 64, 128, 128),
+        depths: tuple[int, int, int, int, int] = (2, 2, 3, 3, 3),
+        hidden: int = 256,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = in_channels
+        for width, depth in zip(widths, depths):
+            for _ in range(depth):
+                layers += [nn.Conv2d(cin, width, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+                cin = width
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.classifier = _classifier(cin, hidden, num_classes, dropout)
+        _init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        return self.classifier(x)
+
+
+def alexnet_fmnist(*, num_classes: int = 10, seed: int | None = None, **kwargs: object) -> nn.Module:
+    """The AlexNet-style bundled net (:class:`SmallAlexNet`), named c1...c5, p1, p2, p5, fc6...fc8.
+
+    Example:
+        >>> alexnet_fmnist(seed=0).vizlib_layers["c1"]
+        'features.1'
+    """
+    with _seeded(seed):
+        model = SmallAlexNet(num_classes, **kwargs)  # type: ignore[arg-type]
+    return _attach(model, "alexnet", "alexnet")
+
+
+def zfnet_fmnist(*, num_classes: int = 10, seed: int | None = None, **kwargs: object) -> nn.Module:
+    """The ZFNet-style bundled net (:class:`SmallZFNet`), named like AlexNet plus n1, n2.
+
+    Example:
+        >>> zfnet_fmnist(seed=0).vizlib_layers["n1"]
+        'features.3'
+    """
+    with _seeded(seed):
+        model = SmallZFNet(num_classes, **kwargs)
+    return _attach(model, "alexnet", "zfnet")
+
+
+def vgg_fmnist(*, num_classes: int = 10, seed: int | None = None, **kwargs: object) -> nn.Module:
+    """The VGG-style bundled net (:class:`SmallVGG`), named c1_1...c5_3, p1...p5, fc6...fc8.
+
+    Example:
+        >>> vgg_fmnist(seed=0).vizlib_layers["p5"]
+        'features.30'
+    """
+    with _seeded(seed):
+        model = SmallVGG(num_classes, **kwargs)  # type: ignore[arg-type]
+    return _attach(model, "vgg", "vgg16")
+
+
+#: Architecture key (as in :data:`vizlib.models.ARCHITECTURES`) -> builder.
+BUNDLED_BUILDERS = {"alexnet": alexnet_fmnist, "zfnet": zfnet_fmnist, "vgg16": vgg_fmnist}

@@ -1,0 +1,734 @@
+"""Training with the papers' recipe, for the bundled networks.
+
+Zeiler & Fergus §3 (after Krizhevsky et al.): stochastic gradient descent with
+momentum 0.9, starting at a learning rate of 1e-2 that is annealed when the
+validation error plateaus; dropout 0.5 in the dense layers (built into the
+networks of :mod:`vizlib.bundled_models`); random crops and flips of each
+training image; and Zeiler's fix for dominating filters: after every update,
+each convolutional filter whose RMS exceeds a fixed radius of 0.1 is scaled
+back to that radius (:func:`renormalize_filters`; switch it off with
+``renorm=False`` to see why it was needed).
+
+Training is deterministic for a seed on the CPU (same thread count): the
+initialisation, the shuffling, the crops and flips and the dropout masks all
+come from seeded generators, and the caller's global random state is left
+as it was. On CUDA the same code runs faster but not bit-for-bit the same.
+
+The command that trained the committed checkpoints is::
+
+    python -m vizlib.training alexnet --epochs 10 --seed 0 --threads 2
+
+(the exact command of each is in the JSON record beside its checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .bundled_models import BUNDLED_BUILDERS, FMNIST_INPUT_SIZE
+from .data import ImageSet, fashion_mnist, fashion_mnist_sample, DatasetUnavailable
+from .device import device as best_device
+from .device import resolve_device
+from .hooks import preserved
+
+__all__ = [
+    "CHECKPOINT_DIR",
+    "CheckpointError",
+    "Preprocess",
+    "TrainConfig",
+    "EpochRecord",
+    "History",
+    "Evaluation",
+    "augment",
+    "renormalize_filters",
+    "filter_rms",
+    "pixel_stats",
+    "train",
+    "evaluate",
+    "save_checkpoint",
+    "load_checkpoint",
+    "sha256",
+    "train_bundled",
+    "main",
+]
+
+#: Where the committed checkpoints and their records live.
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+_FORMAT = "vizlib-checkpoint"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, damaged, truncated or not a vizlib checkpoint."""
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+class Preprocess:
+    """Grey images to the normalised input of a bundled net.
+
+    One code path for everything: a batch of 28x28 uint8 images in training
+    and evaluation (:meth:`batch`), and a single PIL image or ``H x W`` /
+    ``H x W x C`` uint8 array for the book (calling the object). Pixels are
+    scaled to [0, 1], the image is resized to ``size x size`` (bilinear; a
+    non-square image is first cropped to its centred square), and the mean is
+    subtracted and the result divided by the std.
+
+    Args:
+        size: side of the network's input.
+        mean, std: the training images' pixel mean and std, in [0, 1] units.
+
+    Example:
+        >>> p = Preprocess(64, 0.286, 0.353)
+        >>> p(np.zeros((28, 28), np.uint8)).shape
+        torch.Size([1, 64, 64])
+    """
+
+    def __init__(self, size: int, mean: float, std: float) -> None:
+        self.size = int(size)
+        self.mean = float(mean)
+        self.std = float(std)
+
+    def __repr__(self) -> str:
+        return f"Preprocess(size={self.size}, mean={self.mean:.4f}, std={self.std:.4f})"
+
+    def batch(self, images: torch.Tensor) -> torch.Tensor:
+        """``B x H x W`` uint8 -> ``B x 1 x size x size`` float32, normalised."""
+        x = images.to(torch.float32).div_(255.0).unsqueeze(1)
+        h, w = x.shape[-2:]
+        if (h, w) != (self.size, self.size):
+            down = h > self.size or w > self.size
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=down)
+        return x.sub_(self.mean).div_(self.std)
+
+    def __call__(self, image: Any) -> torch.Tensor:
+        """One image (PIL, or ``H x W`` / ``H x W x C`` uint8 array) -> ``1 x size x size``."""
+        arr = _grey_uint8(image)
+        h, w = arr.shape
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        arr = np.array(arr[top : top + side, left : left + side])  # a writable copy
+        return self.batch(torch.from_numpy(arr).unsqueeze(0))[0]
+
+
+def _grey_uint8(image: Any) -> np.ndarray:
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("L"))
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 image (0..255), got dtype {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        return np.asarray(Image.fromarray(np.ascontiguousarray(arr)).convert("L"))  # ITU-R 601 luma, as PIL
+    if arr.ndim != 2:
+        raise ValueError(f"expected an H x W or H x W x C image, got shape {arr.shape}")
+    return arr
+
+
+def pixel_stats(images: np.ndarray) -> tuple[float, float]:
+    """Mean and std of the pixels of uint8 images, in [0, 1] units (float64 sums)."""
+    x = images.astype(np.float64) / 255.0
+    return float(x.mean()), float(x.std())
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, *, pad: int = 2, flip: bool = True) -> torch.Tensor:
+    """Random crops and horizontal flips of a batch, as in Krizhevsky and Zeiler.
+
+    Each ``H x W`` image is padded with ``pad`` black pixels on every side, a
+    random ``H x W`` window is cut from it, and (with ``flip``) mirrored left
+    to right with probability 1/2. All randomness comes from ``generator``.
+
+    Args:
+        images: ``B x H x W`` (any dtype).
+        generator: a seeded ``torch.Generator`` (CPU).
+        pad: largest shift, in pixels.
+        flip: mirror half of the images.
+
+    Returns:
+        ``B x H x W``, same dtype.
+    """
+    b, h, w = images.shape
+    padded = F.pad(images, (pad, pad, pad, pad)) if pad else images
+    oy = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
+    ox = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
+    rows = oy[:, None] + torch.arange(h)
+    cols = ox[:, None] + torch.arange(w)
+    if flip:
+        mirrored = torch.rand(b, generator=generator) < 0.5
+        cols = torch.where(mirrored[:, None], cols.flip(1), cols)
+    return padded[torch.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+# --------------------------------------------------------------------------- Zeiler's renormalisation
+
+
+def _convs(model: nn.Module) -> Iterator[tuple[str, nn.Conv2d]]:
+    for path, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            yield path, module
+
+
+def filter_rms(model: nn.Module) -> dict[str, torch.Tensor]:
+    """RMS of every convolutional filter: module path -> one value per output map."""
+    return {path: conv.weight.detach().pow(2).mean(dim=(1, 2, 3)).sqrt() for path, conv in _convs(model)}
+
+
+@torch.no_grad()
+def renormalize_filters(model: nn.Module, radius: float = 0.1) -> int:
+    """Zeiler's fix: scale each conv filter whose RMS exceeds ``radius`` back to ``radius``.
+
+    A filter is one output map's weights (``in_channels x k x k``). Filters
+    within the radius are left exactly as they are.
+
+    Returns:
+        How many filters were rescaled.
+
+    Example:
+        >>> conv = nn.Conv2d(1, 2, 1, bias=False)
+        >>> _ = conv.weight.data.copy_(torch.tensor([0.5, 0.05]).view(2, 1, 1, 1))
+        >>> renormalize_filters(conv), conv.weight.flatten().tolist()
+        (1, [0.10000000149011612, 0.05000000074505806])
+    """
+    count = 0
+    for _, conv in _convs(model):
+        w = conv.weight
+        rms = w.pow(2).mean(dim=(1, 2, 3)).sqrt()
+        over = rms > radius
+        if over.any():
+            scale = torch.where(over, radius / rms, torch.ones_like(rms))
+            w.mul_(scale.view(-1, 1, 1, 1))
+            count += int(over.sum())
+    return count
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (recorded with each checkpoint).
+
+    Attributes:
+        epochs: passes over the training images.
+        batch_size: images per SGD step (Zeiler: 128).
+        lr: initial learning rate (Zeiler: 1e-2).
+        momentum: SGD momentum (Zeiler: 0.9).
+        weight_decay: L2 penalty (Zeiler names none).
+        lr_factor: the learning rate is multiplied by this when the validation
+            loss plateaus.
+        patience: epochs without improvement of the validation loss before
+            annealing (0: anneal after the first epoch that does not improve).
+        renorm: Zeiler's filter renormalisation after every step.
+        renorm_radius: the RMS radius (Zeiler: 0.1).
+        crop_pad: random crops shift images by up to this many pixels.
+        flip: random horizontal flips.
+        val_size: training images held out for validation (the plateau test).
+        seed: seed of the initialisation, shuffling, augmentation and dropout.
+        snapshots: epochs after which to save a snapshot (0: before training).
+        limit: train on only this many images (tests, quick looks).
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-2
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_factor: float = 0.1
+    patience: int = 0
+    renorm: bool = True
+    renorm_radius: float = 0.1
+    crop_pad: int = 2
+    flip: bool = True
+    val_size: int = 5000
+    seed: int = 0
+    snapshots: tuple[int, ...] = ()
+    limit: int | None = None
+
+
+@dataclass
+class EpochRecord:
+    """One epoch of training: mean training loss and accuracy, validation loss and accuracy."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    lr: float
+    seconds: float
+    renormalized: int
+
+
+@dataclass
+class History:
+    """What :func:`train` did, epoch by epoch."""
+
+    epochs: list[EpochRecord] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Evaluation:
+    """Loss and accuracy of a model on a labelled set."""
+
+    loss: float
+    accuracy: float
+    correct: int
+    total: int
+
+    def __str__(self) -> str:
+        return f"accuracy {100 * self.accuracy:.2f} % ({self.correct}/{self.total}), loss {self.loss:.4f}"
+
+
+@contextlib.contextmanager
+def _seeded_global(seed: int, dev: torch.device) -> Iterator[None]:
+    """Seed torch's global generators (dropout uses them) and restore them afterwards."""
+    devices = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        old = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old
+
+
+def _batches(n: int, batch_size: int, order: torch.Tensor) -> Iterator[torch.Tensor]:
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+def train(
+    model: nn.Module,
+    train_set: ImageSet,
+    preprocess: Preprocess,
+    config: TrainConfig = TrainConfig(),
+    *,
+    val_set: ImageSet | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    on_step: Callable[[int, nn.Module, float], None] | None = None,
+    on_epoch: Callable[[int, nn.Module], None] | None = None,
+) -> History:
+    """Train a classifier with the papers' recipe (see the module docs).
+
+    Images stay uint8 on the CPU; each step crops, flips and preprocesses one
+    batch and moves only that batch to the device, so memory holds the
+    dataset arrays and one batch, nothing more.
+
+    Args:
+        model: the network (left on ``device`` afterwards, in the train/eval
+            mode it came in).
+        train_set: training images (uint8) and labels.
+        preprocess: turns a uint8 batch into the network's input.
+        config: the recipe's settings.
+        val_set: held-out images for the plateau test (``None``: anneal on
+            the training loss).
+        device: where to train (default: :func:`vizlib.device`, CUDA when present).
+        progress: show a tqdm progress bar.
+        on_step: called after every step (and renormalisation) with the step
+            number, the model and the batch loss.
+        on_epoch: called after every epoch with the epoch number (1-based) and
+            the model; also once with 0 before training.
+
+    Returns:
+        A :class:`History`.
+    """
+    from tqdm.auto import tqdm
+
+    dev = torch.device(device) if device is not None else best_device()
+    model.to(dev)
+    images = torch.from_numpy(np.ascontiguousarray(train_set.images))
+    labels = torch.from_numpy(np.ascontiguousarray(train_set.labels)).long()
+    n = len(train_set)
+    steps_per_epoch = -(-n // config.batch_size)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=config.lr_factor, patience=config.patience
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    history = History()
+    start = time.perf_counter()
+    with _seeded_global(config.seed, dev), preserved(model, eval=False):
+        if config.renorm:
+            renormalize_filters(model, config.renorm_radius)
+        if on_epoch is not None:
+            on_epoch(0, model)
+        bar = tqdm(total=config.epochs * steps_per_epoch, disable=not progress, unit="batch", leave=True)
+        try:
+            for epoch in range(1, config.epochs + 1):
+                model.train()
+                t0 = time.perf_counter()
+                loss_sum, correct, renormed = 0.0, 0, 0
+                order = torch.randperm(n, generator=generator)
+                for idx in _batches(n, config.batch_size, order):
+                    x = augment(images[idx], generator, pad=config.crop_pad, flip=config.flip)
+                    x = preprocess.batch(x).to(dev)
+                    y = labels[idx].to(dev)
+                    logits = model(x)
+                    loss = F.cross_entropy(logits, y)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    if config.renorm:
+                        renormed += renormalize_filters(model, config.renorm_radius)
+                    history.steps += 1
+                    value = float(loss.detach())
+                    loss_sum += value * len(idx)
+                    correct += int((logits.detach().argmax(1) == y).sum())
+                    if on_step is not None:
+                        on_step(history.steps, model, value)
+                    bar.update(1)
+                    bar.set_postfix(epoch=epoch, loss=f"{value:.3f}", lr=optimizer.param_groups[0]["lr"])
+                lr = optimizer.param_groups[0]["lr"]
+                val = evaluate(model, val_set, preprocess) if val_set is not None and len(val_set) else None
+                scheduler.step(val.loss if val is not None else loss_sum / n)
+                history.epochs.append(
+                    EpochRecord(
+                        epoch, loss_sum / n, correct / n,
+                        val.loss if val else None, val.accuracy if val else None,
+                        lr, time.perf_counter() - t0, renormed,
+                    )
+                )
+                if val is not None:
+                    bar.write(f"epoch {epoch}: train loss {loss_sum / n:.4f}, val {val}, lr {lr:g}")
+                if on_epoch is not None:
+                    on_epoch(epoch, model)
+        finally:
+            bar.close()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: ImageSet,
+    preprocess: Preprocess,
+    *,
+    batch_size: int = 500,
+    device: torch.device | str | None = None,
+) -> Evaluation:
+    """Mean cross-entropy and accuracy of ``model`` on ``data`` (eval mode, no augmentation).
+
+    Args:
+        device: where to compute (default: where the model's parameters are).
+    """
+    dev = resolve_device(device, model)
+    images = torch.from_numpy(np.ascontiguousarray(data.images))
+    labels = torch.from_numpy(np.ascontiguousarray(data.labels)).long()
+    loss_sum, correct = 0.0, 0
+    with preserved(model):
+        for start in range(0, len(data), batch_size):
+            x = preprocess.batch(images[start : start + batch_size]).to(dev)
+            y = labels[start : start + batch_size].to(dev)
+            logits = model(x)
+            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+    n = len(data)
+    return Evaluation(loss_sum / max(n, 1), correct / max(n, 1), correct, n)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    arch: str,
+    preprocess: Preprocess,
+    classes: Sequence[str],
+    epoch: int,
+    half: bool = False,
+) -> Path:
+    """Save a model's weights with what is needed to use it (loadable with ``weights_only=True``).
+
+    Args:
+        half: store the weights as float16 (for the small epoch snapshots);
+            :func:`load_checkpoint` turns them back into float32.
+    """
+    dtype = torch.float16 if half else torch.float32
+    payload = {
+        "format": _FORMAT,
+        "version": 1,
+        "arch": arch,
+        "input_size": preprocess.size,
+        "mean": [preprocess.mean],
+        "std": [preprocess.std],
+        "classes": list(classes),
+        "epoch": int(epoch),
+        "state_dict": {k: v.detach().to("cpu", dtype).clone() for k, v in model.state_dict().items()},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+    return path
+
+
+def sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, expected_sha256: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a bundled-net checkpoint into a freshly built, named model (CPU, eval mode).
+
+    Args:
+        path: the ``.pt`` file written by :func:`save_checkpoint`.
+        expected_sha256: the digest its record lists; a mismatch means the file
+            was damaged or replaced.
+
+    Returns:
+        ``(model, payload)``: the model and the checkpoint's metadata (the
+        payload without ``state_dict``).
+
+    Raises:
+        CheckpointError: missing, damaged, truncated, not a vizlib checkpoint,
+            or weights that do not fit the architecture; the message says which
+            file and how to get a good copy back.
+    """
+    path = Path(path)
+    fix = (
+        f"Restore it with `git checkout -- {path.name}` in {path.parent}, or retrain it "
+        "with the command in the JSON record beside it (python -m vizlib.training ...)."
+    )
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist. {fix}")
+    if expected_sha256 is not None and sha256(path) != expected_sha256:
+        raise CheckpointError(
+            f"checkpoint {path} is damaged or was replaced: its SHA-256 differs from the one in its record. {fix}"
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load fails in many ways on a damaged file (IndexError, EOFError, ...)
+        raise CheckpointError(f"checkpoint {path} is damaged or truncated and cannot be read ({exc}). {fix}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT or "state_dict" not in payload:
+        raise CheckpointError(f"{path} is not a vizlib checkpoint (no {_FORMAT!r} format tag). {fix}")
+    arch = payload.get("arch")
+    if arch not in BUNDLED_BUILDERS:
+        raise CheckpointError(f"checkpoint {path} is for an unknown architecture {arch!r}. {fix}")
+    model = BUNDLED_BUILDERS[arch](num_classes=len(payload["classes"]))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"the weights in {path} do not fit the {arch} bundled net ({exc}). {fix}") from exc
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    return model.eval(), meta
+
+
+# --------------------------------------------------------------------------- the bundled nets, end to end
+
+
+def _split_train_val(train_set: ImageSet, val_size: int, seed: int) -> tuple[ImageSet, ImageSet | None]:
+    order = np.random.default_rng(seed).permutation(len(train_set))
+    val_size = min(val_size, len(train_set) - 1)
+    if val_size <= 0:
+        return train_set, None
+    return train_set.subset(np.sort(order[val_size:])), train_set.subset(np.sort(order[:val_size]))
+
+
+def _device_words(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{dev.type} ({cpu}; torch threads {torch.get_num_threads()}, {os.cpu_count()} cores visible)"
+
+
+def train_bundled(
+    arch: str,
+    config: TrainConfig = TrainConfig(),
+    *,
+    name: str | None = None,
+    out: str | os.PathLike[str] = CHECKPOINT_DIR,
+    root: str | os.PathLike[str] | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Train one bundled net on Fashion-MNIST, save its checkpoint, snapshots and record.
+
+    Writes ``out/NAME.pt`` (float32 weights), ``out/NAME_epochEE.pt`` for each
+    snapshot epoch (float16), and ``out/NAME.json``: the command, seed, epochs,
+    wall time, device, per-epoch history, and the accuracy on the full test set
+    and on the committed sample.
+
+    Args:
+        arch: ``"alexnet"``, ``"zfnet"`` or ``"vgg16"``.
+        config: the recipe's settings.
+        name: file stem (default ``ARCH_fmnist``, plus ``_norenorm`` without renormalisation).
+        out: folder for the files.
+        root: where the Fashion-MNIST files are (see :func:`vizlib.fashion_mnist`).
+        device: where to train (default: :func:`vizlib.device`).
+        progress: show a progress bar.
+        command: the command line to record (the CLI passes its own).
+
+    Returns:
+        The record (also written as JSON).
+    """
+    if arch not in BUNDLED_BUILDERS:
+        raise KeyError(f"unknown architecture {arch!r}; choose one of {', '.join(BUNDLED_BUILDERS)}")
+    began = time.perf_counter()
+    name = name or f"{arch}_fmnist" + ("" if config.renorm else "_norenorm")
+    out = Path(out)
+    dev = torch.device(device) if device is not None else best_device()
+
+    full_train = fashion_mnist("train", root)
+    try:
+        test: ImageSet | None = fashion_mnist("test", root, download=False)
+    except DatasetUnavailable:
+        test = None
+    sample = fashion_mnist_sample()
+    train_set, val_set = _split_train_val(full_train, config.val_size, config.seed)
+    if config.limit is not None:
+        train_set = train_set.subset(slice(0, config.limit))
+    mean, std = pixel_stats(train_set.images)
+    preprocess = Preprocess(FMNIST_INPUT_SIZE[arch], mean, std)
+    model = BUNDLED_BUILDERS[arch](seed=config.seed, num_classes=len(full_train.classes))
+
+    snapshots: dict[str, dict[str, Any]] = {}
+
+    def on_epoch(epoch: int, m: nn.Module) -> None:
+        if epoch in config.snapshots:
+            path = out / f"{name}_epoch{epoch:02d}.pt"
+            save_checkpoint(m, path, arch=arch, preprocess=preprocess, classes=full_train.classes, epoch=epoch, half=True)
+            snapshots[str(epoch)] = {"checkpoint": path.name, "sha256": sha256(path), "size_bytes": path.stat().st_size}
+
+    history = train(model, train_set, preprocess, config, val_set=val_set, device=dev, progress=progress, on_epoch=on_epoch)
+    path = save_checkpoint(model, out / f"{name}.pt", arch=arch, preprocess=preprocess, classes=full_train.classes, epoch=config.epochs)
+
+    # Accuracy as a reader will see it: reloaded from the file, on the CPU.
+    reloaded, _ = load_checkpoint(path)
+    test_eval = evaluate(reloaded, test, preprocess) if test is not None else None
+    sample_eval = evaluate(reloaded, sample, preprocess)
+    record: dict[str, Any] = {
+        "name": name,
+        "arch": arch,
+        "checkpoint": path.name,
+        "sha256": sha256(path),
+        "size_bytes": path.stat().st_size,
+        "command": command or f"python -c \"vizlib.train_bundled({arch!r}, ...)\"",
+        "seed": config.seed,
+        "epochs": config.epochs,
+        "config": {**asdict(config), "snapshots": list(config.snapshots)},
+        "renorm": config.renorm,
+        "wall_time_s": round(history.seconds, 1),
+        "total_wall_time_s": round(time.perf_counter() - began, 1),
+        "device": _device_words(dev),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "data": full_train.source,
+        "train_images": len(train_set),
+        "val_images": len(val_set) if val_set is not None else 0,
+        "input_size": preprocess.size,
+        "mean": [preprocess.mean],
+        "std": [preprocess.std],
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "test_accuracy": test_eval.accuracy if test_eval else None,
+        "test_correct": test_eval.correct if test_eval else None,
+        "test_images": test_eval.total if test_eval else None,
+        "test_loss": round(test_eval.loss, 6) if test_eval else None,
+        "test_source": test.source if test is not None else None,
+        "sample_accuracy": sample_eval.accuracy,
+        "sample_correct": sample_eval.correct,
+        "sample_images": sample_eval.total,
+        "snapshots": snapshots,
+        "history": [asdict(e) for e in history.epochs],
+    }
+    (out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    defaults = TrainConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m vizlib.training",
+        description="Train a bundled net on Fashion-MNIST with the papers' recipe; write its checkpoint and record.",
+    )
+    p.add_argument("arch", choices=sorted(BUNDLED_BUILDERS))
+    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--momentum", type=float, default=defaults.momentum)
+    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    p.add_argument("--lr-factor", type=float, default=defaults.lr_factor)
+    p.add_argument("--patience", type=int, default=defaults.patience)
+    p.add_argument("--no-renorm", action="store_true", help="switch off Zeiler's filter renormalisation")
+    p.add_argument("--renorm-radius", type=float, default=defaults.renorm_radius)
+    p.add_argument("--crop-pad", type=int, default=defaults.crop_pad)
+    p.add_argument("--no-flip", action="store_true")
+    p.add_argument("--val-size", type=int, default=defaults.val_size)
+    p.add_argument("--snapshots", default="", help="comma-separated epochs to snapshot, e.g. 0,1,2,5")
+    p.add_argument("--limit", type=int, default=None, help="train on only this many images")
+    p.add_argument("--name", default=None, help="file stem (default ARCH_fmnist[_norenorm])")
+    p.add_argument("--out", default=str(CHECKPOINT_DIR), help="output folder")
+    p.add_argument("--root", default=None, help="folder with the Fashion-MNIST files")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: the best available)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """The command line: ``python -m vizlib.training ARCH [options]``; returns the record."""
+    args = _parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+        weight_decay=args.weight_decay, lr_factor=args.lr_factor, patience=args.patience,
+        renorm=not args.no_renorm, renorm_radius=args.renorm_radius, crop_pad=args.crop_pad,
+        flip=not args.no_flip, val_size=args.val_size, seed=args.seed,
+        snapshots=tuple(int(e) for e in args.snapshots.split(",") if e.strip()), limit=args.limit,
+    )
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = "python -m vizlib.training " + shlex.join(words)
+    record = train_bundled(
+        args.arch, config, name=args.name, out=args.out, root=args.root,
+        device=args.device, progress=not args.no_progress, command=command,
+    )
+    test = record["test_accuracy"]
+    print(
+        f"{record['name']}: test accuracy {'n/a' if test is None else f'{100 * test:.2f} %'}, "
+        f"sample {100 * record['sample_accuracy']:.2f} %, {record['wall_time_s']:.0f} s training "
+        f"on {record['device']} -> {Path(args.out) / record['checkpoint']}"
+    )
+    return record
+
+
+if __name__ == "__main__":
+    main()
