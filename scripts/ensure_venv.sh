@@ -24,6 +24,6 @@ fi
 echo "ensure_venv: installing requirements into .venv (torch is large: a few minutes the first time)"
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements.txt
-.venv/bin/python -m pip install --quiet --no-deps -e .
+.venv/bin/python -m pip install --quiet --no-deps -e . >/dev/null 2>&1 || .venv/bin/python -m pip install --no-deps -e .
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (vizlib)" >/dev/null
 echo "$key" > "$stamp"

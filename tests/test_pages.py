@@ -39,7 +39,9 @@ def html_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("book")
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "--keep-going"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
+    # the kernel must use Jupyter's inline backend: a MPLBACKEND inherited from the tests (Agg) would hide every figure
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500, env=env)
     assert proc.returncode == 0, f"the book did not build with warnings as errors:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     return out / "_build" / "html"
 
