@@ -10,8 +10,10 @@ One import in every chapter::
 
 from . import paper_data, plotting, widgets
 from .architecture import InputTooSmall, Summary, compare_sizes, formula_table, min_input_size, output_sizes, summary
+from .deconvnet import Deconvnet, NoPositiveActivation, Projection, Recording, UnsupportedLayer, normalize_projection
 from .device import device
 from .hooks import Capture, capture, preserved
+from .images import ImageError, ImageFiles, check_image, imagenette, load_image, to_display
 from .model_sets import (
     MODEL_SETS,
     Net,
@@ -45,6 +47,7 @@ from .receptive_field import (
     unit_box,
 )
 from .tables import Table
+from .topk import TopActivations, TopKMiner, top_activations, top_patches
 
 __all__ = [
     "paper_data",
@@ -91,6 +94,22 @@ __all__ = [
     "layer_names",
     "name_layers",
     "resolve_layer",
+    "Deconvnet",
+    "Recording",
+    "Projection",
+    "UnsupportedLayer",
+    "NoPositiveActivation",
+    "normalize_projection",
+    "ImageError",
+    "ImageFiles",
+    "check_image",
+    "imagenette",
+    "load_image",
+    "to_display",
+    "TopActivations",
+    "TopKMiner",
+    "top_activations",
+    "top_patches",
 ]
 
 __version__ = "0.1.0"
