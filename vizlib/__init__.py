@@ -9,7 +9,7 @@ One import in every chapter::
 """
 
 from . import paper_data, plotting, widgets
-from .architecture import InputTooSmall, Summary, compare_sizes, formula_table, min_input_size, output_sizes, summary
+from .architecture import InputTooSmall, Summary, compare_sizes, compare_summaries, formula_table, min_input_size, output_sizes, summary
 from .deconvnet import Deconvnet, NoPositiveActivation, Projection, Recording, UnsupportedLayer, normalize_projection
 from .device import device
 from .hooks import Capture, capture, preserved
@@ -48,6 +48,29 @@ from .receptive_field import (
 )
 from .tables import Table
 from .topk import TopActivations, TopKMiner, top_activations, top_patches
+from .data import (
+    DEMO_IMAGES,
+    FASHION_MNIST_CLASSES,
+    DatasetUnavailable,
+    ImageSet,
+    demo_image,
+    demo_images,
+    fashion_mnist,
+    fashion_mnist_sample,
+    fashion_mnist_test,
+)
+from .bundled_models import alexnet_fmnist, vgg_fmnist, zfnet_fmnist
+from .training import (
+    CheckpointError,
+    Preprocess,
+    TrainConfig,
+    evaluate,
+    filter_rms,
+    renormalize_filters,
+    train,
+    train_bundled,
+)
+from .bundled import bundled_record, bundled_snapshots, load_bundled
 
 __all__ = [
     "paper_data",
@@ -59,6 +82,7 @@ __all__ = [
     "output_sizes",
     "summary",
     "compare_sizes",
+    "compare_summaries",
     "formula_table",
     "receptive_field_table",
     "alexnet_original",
@@ -110,6 +134,29 @@ __all__ = [
     "TopKMiner",
     "top_activations",
     "top_patches",
+    "DEMO_IMAGES",
+    "FASHION_MNIST_CLASSES",
+    "DatasetUnavailable",
+    "ImageSet",
+    "demo_image",
+    "demo_images",
+    "fashion_mnist",
+    "fashion_mnist_sample",
+    "fashion_mnist_test",
+    "alexnet_fmnist",
+    "zfnet_fmnist",
+    "vgg_fmnist",
+    "CheckpointError",
+    "Preprocess",
+    "TrainConfig",
+    "evaluate",
+    "filter_rms",
+    "renormalize_filters",
+    "train",
+    "train_bundled",
+    "bundled_record",
+    "bundled_snapshots",
+    "load_bundled",
 ]
 
 __version__ = "0.1.0"

@@ -35,6 +35,7 @@ __all__ = [
     "InputTooSmall",
     "formula_table",
     "compare_sizes",
+    "compare_summaries",
 ]
 
 
@@ -166,6 +167,28 @@ def compare_sizes(model: nn.Module, input_size: int, paper: dict[str, int]) -> "
     if missing:
         raise KeyError(f"layers {missing} of the paper are not in this model ({', '.join(got)})")
     return Table(["layer", "paper", "computed", "match"], [[n, v, got[n], v == got[n]] for n, v in paper.items()])
+
+
+def compare_summaries(original: "Summary", scaled: "Summary", labels: tuple[str, str] | None = None) -> "Table":
+    """Two summaries of the same design side by side, layer by layer (paper names).
+
+    Args:
+        original, scaled: the two :class:`Summary` tables.
+        labels: column labels for the two networks (default: their ``arch``).
+    """
+    from .tables import Table
+
+    la, lb = labels or (original.arch, scaled.arch)
+    def shape(r: LayerRow | None) -> str:
+        return "×".join(map(str, r.output_shape)) if r else "—"
+
+    names = [r.name for r in original.rows] + [r.name for r in scaled.rows if r.name not in {x.name for x in original.rows}]
+    a, b = {r.name: r for r in original.rows}, {r.name: r for r in scaled.rows}
+    rows = [[n, a[n].kind if n in a else "—", shape(a.get(n)), a[n].params if n in a else None,
+             b[n].kind if n in b else "—", shape(b.get(n)), b[n].params if n in b else None] for n in names]
+    rows.append(["total", "", "", original.total_params, "", "", scaled.total_params])
+    return Table(["layer", la, "output", "parameters", lb, "output", "parameters"], rows,
+                 title=f"{la} on {original.input_shape[-1]}² against {lb} on {scaled.input_shape[-1]}²")
 
 
 def min_input_size(model: nn.Module, limit: int = 4096) -> int:
