@@ -3,7 +3,7 @@ chapters call, and returns an ipywidgets widget to display."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
@@ -15,7 +15,7 @@ from .architecture import InputTooSmall, min_input_size, summary
 from .receptive_field import _map_size, receptive_fields
 from .plotting import plot_receptive_field
 
-__all__ = ["architecture_explorer", "receptive_field_explorer"]
+__all__ = ["architecture_explorer", "receptive_field_explorer", "deconvnet_explorer"]
 
 
 def _builders() -> dict[str, Callable[[], nn.Module]]:
@@ -87,3 +87,57 @@ def receptive_field_explorer(image: np.ndarray, model: nn.Module, layer: str | N
     ys.value = xs.value = ys.max // 2
     show()
     return W.VBox([W.HBox([pick, ys, xs]), out])
+
+
+def deconvnet_explorer(net: Any, examples: list, tops: dict | None = None, layer: str | None = None) -> W.Widget:
+    """Pick an image, a layer and a feature map: see the map's strongest activation projected,
+    and (when ``tops`` holds the layer's mining results) the map's top-9 over the dataset.
+
+    Args:
+        net: a :class:`vizlib.Net`.
+        examples: :class:`vizlib.examples.Example` images.
+        tops: layer -> :class:`vizlib.topk.TopActivations` with collected patches.
+        layer: the starting layer.
+    """
+    from .deconv_views import plot_projection, plot_top_grid
+    from .deconvnet import Deconvnet
+    from .images import to_display
+
+    dn = Deconvnet(net)
+    convs = [n for n in net.layers if n.startswith(("c", "p"))]
+    pick_img = W.Dropdown(options=[(e.name, i) for i, e in enumerate(examples)], description="image")
+    pick_layer = W.Dropdown(options=convs, value=layer or convs[-1], description="layer")
+    pick_map = W.IntSlider(description="map", min=0, continuous_update=False)
+    out = W.Output()
+
+    def channels(name: str) -> int:
+        rec = dn.record(examples[0].tensor(net), [name])
+        return int(rec.activation(name).shape[1])
+
+    def bound(*_: object) -> None:
+        pick_map.max = channels(pick_layer.value) - 1
+
+    def show(*_: object) -> None:
+        out.clear_output(wait=True)
+        with out:
+            ex = examples[pick_img.value]
+            x = ex.tensor(net)
+            proj = dn.project(x, pick_layer.value, pick_map.value, progress=False)
+            if bool(proj.empty[0]):
+                print(f"map {pick_map.value} of {pick_layer.value} has no positive activation on this image")
+            else:
+                fig = plot_projection(to_display(x, net.mean, net.std), proj, 0)
+                display(fig)
+                plt.close(fig)
+            top = (tops or {}).get(pick_layer.value)
+            if top is not None and top.channels is not None and pick_map.value in [int(c) for c in top.channels]:
+                fig = plot_top_grid(top, [pick_map.value], per_row=1)
+                display(fig)
+                plt.close(fig)
+
+    pick_layer.observe(bound, "value")
+    for w in (pick_img, pick_layer, pick_map):
+        w.observe(show, "value")
+    bound()
+    show()
+    return W.VBox([W.HBox([pick_img, pick_layer, pick_map]), out])

@@ -1,0 +1,288 @@
+"""Chapter 3's views of the deconvnet: the steps on one image, top-9 grids,
+whole-layer reconstructions through the layers, and measured readings.
+
+The deconvnet itself is :mod:`vizlib.deconvnet`; this module draws it and
+measures what its pictures show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from torch import nn
+
+from .deconvnet import Projection, normalize_projection
+from .hooks import preserved
+from .images import to_display
+from .models import _walk, resolve_layer
+from .topk import TopActivations
+
+__all__ = [
+    "DeconvSteps",
+    "deconv_steps",
+    "plot_deconv_steps",
+    "plot_projection",
+    "plot_top_grid",
+    "reconstruction_layers",
+    "plot_reconstructions",
+    "energy_extent",
+    "top_extent",
+]
+
+
+@dataclass
+class DeconvSteps:
+    """The first block of a network run forward and back for one pooled activation.
+
+    Attributes (all for the chosen channel, as 2-D arrays unless noted):
+        image: the input, ready for display.
+        conv: the rectified first-layer map (what the pooling sees).
+        pooled: the pooled map; ``position`` marks the activation kept.
+        switches: ``(h, w)`` boolean, True where some pooling window took its maximum.
+        unpooled: the kept activation put back at its switch (contributions add).
+        rectified: after the ReLU on the way down.
+        pixels: ``(C, H, W)`` after filtering with the transposed first-layer filters.
+        channel, position: which activation was projected.
+    """
+
+    image: np.ndarray
+    conv: np.ndarray
+    pooled: np.ndarray
+    switches: np.ndarray
+    unpooled: np.ndarray
+    rectified: np.ndarray
+    pixels: torch.Tensor
+    channel: int
+    position: tuple[int, int]
+    layer: str
+
+
+def _first_block(model: nn.Module) -> tuple[nn.Conv2d, nn.MaxPool2d, str]:
+    conv = pool = None
+    for path, m in _walk(model):
+        if conv is None and isinstance(m, nn.Conv2d):
+            conv = m
+        elif conv is not None and isinstance(m, nn.MaxPool2d):
+            names = {p: n for n, p in getattr(model, "vizlib_layers", {}).items()}
+            return conv, m, names.get(path, path)
+        elif conv is not None and isinstance(m, nn.Conv2d):
+            break
+    raise ValueError("the network has no max pooling right after its first convolution; "
+                     "the step-by-step view needs a conv -> ReLU -> max-pool first block")
+
+
+def deconv_steps(model: nn.Module, image: torch.Tensor, channel: int | None = None,
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> DeconvSteps:
+    """Run the deconvnet by hand through the first block (conv, ReLU, max pooling), keeping every step.
+
+    Args:
+        model: the network (its first convolution and the max pooling after it are used).
+        image: the prepared input ``(C, H, W)``.
+        channel: the feature map to project; default the one with the strongest pooled activation.
+        mean, std: the network's normalisation, for displaying the image.
+
+    Returns:
+        :class:`DeconvSteps`; its ``pixels`` equal ``Deconvnet(model).project(image, <pool>, channel)``.
+
+    Raises:
+        ValueError: channel out of range, or no conv -> pool first block.
+    """
+    conv, pool, label = _first_block(model)
+    if channel is not None and not 0 <= channel < conv.out_channels:
+        raise ValueError(f"channel {channel} is out of range: the first layer has {conv.out_channels} maps")
+    x = image.unsqueeze(0).to(conv.weight.dtype)
+    with preserved(model), torch.no_grad():
+        a = F.relu(F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups))
+        p, idx = F.max_pool2d(a, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode,
+                              return_indices=True)
+        if channel is None:
+            channel = int(p[0].flatten(1).amax(1).argmax())
+        flat = int(p[0, channel].argmax())
+        py, px = divmod(flat, p.shape[-1])
+        h, w = a.shape[-2:]
+        switches = torch.zeros(h * w, dtype=torch.bool)
+        switches[idx[0, channel].flatten()] = True
+        # unpool: the kept value goes back to its switch; overlapping windows would add (scatter_add)
+        kept = torch.zeros_like(p[0, channel])
+        kept[py, px] = p[0, channel, py, px]
+        up = torch.zeros(h * w, dtype=a.dtype).scatter_add_(0, idx[0, channel].flatten(), kept.flatten())
+        up = up.view(h, w)
+        rect = F.relu(up)
+        sig = torch.zeros_like(a)
+        sig[0, channel] = rect
+        out_pad = [x.shape[-2 + i] - ((sig.shape[-2 + i] - 1) * conv.stride[i] - 2 * conv.padding[i]
+                                      + conv.dilation[i] * (conv.kernel_size[i] - 1) + 1) for i in range(2)]
+        pixels = F.conv_transpose2d(sig, conv.weight, None, conv.stride, conv.padding, tuple(out_pad),
+                                    conv.groups, conv.dilation)[0]
+    return DeconvSteps(
+        image=to_display(image, mean, std), conv=a[0, channel].numpy(), pooled=p[0, channel].numpy(),
+        switches=switches.view(h, w).numpy(), unpooled=up.numpy(), rectified=rect.numpy(), pixels=pixels,
+        channel=channel, position=(py, px), layer=label,
+    )
+
+
+def plot_deconv_steps(steps: DeconvSteps) -> Figure:
+    """The forward block and the way down, panel by panel."""
+    fig, axes = plt.subplots(1, 6, figsize=(17, 3.2))
+    grey = "gray" if steps.image.ndim == 2 else None
+    axes[0].imshow(steps.image, cmap=grey)
+    axes[0].set_title("input")
+    axes[1].imshow(steps.conv, cmap="magma")
+    ys, xs = np.nonzero(steps.switches)
+    axes[1].scatter(xs, ys, s=2, c="cyan", marker="s", linewidths=0)
+    axes[1].set_title(f"map {steps.channel}, rectified,\nwith the switches (cyan)")
+    axes[2].imshow(steps.pooled, cmap="magma")
+    axes[2].add_patch(Rectangle((steps.position[1] - 0.5, steps.position[0] - 0.5), 1, 1, fill=False, ec="cyan", lw=2))
+    axes[2].set_title(f"{steps.layer}: keep the strongest\nactivation {steps.position}, zero the rest")
+    axes[3].imshow(steps.unpooled, cmap="magma")
+    axes[3].set_title("unpool: back to its switch")
+    axes[4].imshow(steps.rectified, cmap="magma")
+    axes[4].set_title("rectify")
+    axes[5].imshow(normalize_projection(steps.pixels), cmap="gray")
+    axes[5].set_title("filter with the transposed\nfirst-layer filters: pixels")
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_projection(image: np.ndarray, projection: Projection, i: int = 0) -> Figure:
+    """One projected activation: the image with the unit's field, the image patch, the projection."""
+    top, left = (int(v) for v in projection.origin[i])
+    h, w = projection.pixels.shape[-2:]
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+    grey = "gray" if image.ndim == 2 else None
+    axes[0].imshow(image, cmap=grey)
+    axes[0].add_patch(Rectangle((left - 0.5, top - 0.5), w, h, fill=False, ec="red", lw=2))
+    ch = None if projection.channel is None else int(projection.channel[i])
+    pos = None if projection.position is None else tuple(int(v) for v in projection.position[i])
+    axes[0].set_title(f"{projection.layer}, map {ch}, unit {pos}", fontsize=9)
+    H, W = image.shape[:2]
+    t0, l0 = max(top, 0), max(left, 0)
+    axes[1].imshow(image[t0:min(top + h, H), l0:min(left + w, W)], cmap=grey)
+    axes[1].set_title("the patch it sees", fontsize=9)
+    axes[2].imshow(projection.display(i), cmap="gray")
+    axes[2].set_title(f"deconvnet projection\n(activation {float(projection.value[i]):.3g})", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def _tile(images: Sequence[np.ndarray], n: int = 3) -> np.ndarray:
+    """Images of one size in an n x n grid with 1-pixel white gaps."""
+    h, w = images[0].shape[:2]
+    shape = (n * h + n - 1, n * w + n - 1) + images[0].shape[2:]
+    grid = np.ones(shape, dtype=float)
+    for k, img in enumerate(images[: n * n]):
+        r, c = divmod(k, n)
+        grid[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = img
+    return grid
+
+
+def plot_top_grid(top: TopActivations, channels: Sequence[int] | None = None, *, per_row: int = 4) -> Figure:
+    """Zeiler Fig. 2: for each map, its top-9 projections (left) beside the patches they come from (right)."""
+    if top.channels is None or top.projections is None:
+        raise ValueError("this TopActivations has no patches yet: use vl.top_patches(...) or .collect(...)")
+    have = [int(c) for c in top.channels]
+    chosen = have if channels is None else [int(c) for c in channels]
+    missing = [c for c in chosen if c not in have]
+    if missing:
+        raise ValueError(f"maps {missing} were not collected; collected: {have[:20]}...")
+    n = int(round(np.sqrt(top.k))) if int(round(np.sqrt(top.k))) ** 2 == top.k else 3
+    rows = -(-len(chosen) // per_row)
+    fig, axes = plt.subplots(rows, 2 * per_row, figsize=(2.3 * 2 * per_row, 2.4 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for j, c in enumerate(chosen):
+        r, col = divmod(j, per_row)
+        proj = [p for p in top.projection_images(c, clip=False)]
+        patch = [p for p in top.patch_images(c, clip=False)]
+        if not proj:
+            continue
+        grey = "gray" if proj[0].ndim == 2 else None
+        axes[r, 2 * col].imshow(_tile(proj, n), cmap=grey, vmin=0, vmax=1)
+        axes[r, 2 * col].set_title(f"{top.layer} map {c}", fontsize=8)
+        axes[r, 2 * col + 1].imshow(_tile(patch, n), cmap="gray" if patch[0].ndim == 2 else None, vmin=0, vmax=1)
+        axes[r, 2 * col + 1].set_title("patches", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def reconstruction_layers(model: nn.Module, every: int = 2) -> list[str]:
+    """Yu Fig. 4's layers: every ``every``-th convolutional layer from the bottom, the last
+    convolution, and the last dense layer."""
+    names = list(getattr(model, "vizlib_layers", {}))
+    if not names:
+        raise ValueError("the model carries no paper layer names (build it with vizlib)")
+    convs = [n for n in names if n.startswith("c")]
+    chosen = convs[::every]
+    if convs[-1] not in chosen:
+        chosen.append(convs[-1])
+    dense = [n for n in names if n.startswith("fc")]
+    return chosen + dense[-1:]
+
+
+def plot_reconstructions(rows: dict[str, tuple[np.ndarray, dict[str, Projection]]]) -> Figure:
+    """Whole-layer reconstructions, one row per image: the image, then one panel per layer (low to high)."""
+    n_cols = 1 + max(len(v[1]) for v in rows.values())
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(2.2 * n_cols, 2.4 * len(rows)), squeeze=False)
+    for r, (title, (image, projections)) in enumerate(rows.items()):
+        axes[r, 0].imshow(image, cmap="gray" if image.ndim == 2 else None)
+        axes[r, 0].set_title(title, fontsize=8)
+        for c, (layer, p) in enumerate(projections.items(), start=1):
+            axes[r, c].imshow(p.display(0), cmap="gray")
+            axes[r, c].set_title(layer, fontsize=8)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def energy_extent(pixels: torch.Tensor, share: float = 0.9) -> float:
+    """The fraction of a projection's area that holds ``share`` of its energy.
+
+    Energy is the squared projection summed over colour channels. A projection
+    that concentrates on a few pixels (an edge, a corner) scores low; one
+    spread over its whole window (a large structure, an object) scores high.
+
+    Args:
+        pixels: ``(C, H, W)`` one projection.
+        share: the share of the energy to hold.
+
+    Returns:
+        In (0, 1]; 0.0 for an all-zero projection.
+
+    Example:
+        >>> x = torch.zeros(1, 4, 4); x[0, 0, 0] = 1.0
+        >>> energy_extent(x)
+        0.0625
+    """
+    e = pixels.detach().double().pow(2).sum(0).flatten()
+    total = float(e.sum())
+    if total == 0.0:
+        return 0.0
+    ranked = e.sort(descending=True).values.cumsum(0)
+    needed = int(torch.searchsorted(ranked, torch.tensor(share * total, dtype=ranked.dtype))) + 1
+    return min(needed, e.numel()) / e.numel()
+
+
+def top_extent(top: TopActivations, share: float = 0.9) -> float:
+    """Median :func:`energy_extent` of all collected top-k projections of a layer, relative to
+    the receptive-field window (positions outside the image excluded)."""
+    if top.projections is None:
+        raise ValueError("this TopActivations has no projections yet: use vl.top_patches(...)")
+    values = []
+    for m in range(top.projections.shape[0]):
+        for j in range(top.projections.shape[1]):
+            p = top.projections[m, j]
+            if float(p.abs().sum()) > 0:
+                values.append(energy_extent(p, share))
+    return float(np.median(values)) if values else 0.0
