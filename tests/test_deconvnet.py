@@ -70,33 +70,48 @@ class PassDown(nn.Module):
         return _PassDown.apply(x, self.inner)
 
 
-def reference_net(model: nn.Module) -> nn.Module:
-    ref = copy.deepcopy(model).eval()
-    for name, module in list(ref.named_modules()):
-        if not name:
+def _swap(model: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
+    """Put the reference's modules in place of ReLUs and LRNs; return what to put back."""
+    undo = []
+    for name, module in list(model.named_modules()):
+        if not name or not isinstance(module, (nn.ReLU, nn.LocalResponseNorm)):
             continue
-        parent = ref.get_submodule(name.rsplit(".", 1)[0]) if "." in name else ref
+        parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
         leaf = name.rsplit(".", 1)[-1]
-        if isinstance(module, nn.ReLU):
-            setattr(parent, leaf, DeconvReLU())
-        elif isinstance(module, nn.LocalResponseNorm):
-            setattr(parent, leaf, PassDown(module))
-    return ref
+        setattr(parent, leaf, DeconvReLU() if isinstance(module, nn.ReLU) else PassDown(module))
+        undo.append((parent, leaf, module))
+    return undo
 
 
 class Reference:
-    """One forward pass of the reference net, kept, and backward passes from any recorded layer."""
+    """One forward pass of the reference net, kept, and backward passes from any recorded layer.
+
+    The model's ReLUs and LRNs are swapped for the reference modules for the
+    forward pass only (and put back in ``finally``); the autograd graph it
+    leaves behind is what the backward passes use.
+    """
 
     def __init__(self, model: nn.Module, image: torch.Tensor, paths: list[str]) -> None:
-        self.net = reference_net(model)
         self.x = image.detach().clone().unsqueeze(0).requires_grad_(True)
         self.out: dict[str, torch.Tensor] = {}
-        handles = [self.net.get_submodule(p).register_forward_hook(self._keep(p)) for p in paths]
+        flags = [(p, p.requires_grad) for p in model.parameters()]
+        mode = model.training
+        undo = _swap(model)
+        handles = []
         try:
-            self.net(self.x)
+            model.eval()
+            for p, _ in flags:
+                p.requires_grad_(False)
+            handles = [model.get_submodule(p).register_forward_hook(self._keep(p)) for p in paths]
+            model(self.x)
         finally:
             for h in handles:
                 h.remove()
+            for parent, leaf, module in undo:
+                setattr(parent, leaf, module)
+            for p, flag in flags:
+                p.requires_grad_(flag)
+            model.train(mode)
 
     def _keep(self, path: str):
         def hook(module, inputs, output):
@@ -124,7 +139,7 @@ def unit_signal(act: torch.Tensor, c: int, y: int | None = None, x: int | None =
 
 # --------------------------------------------------------------------------- fixtures
 
-BUILDERS = {"alexnet": (alexnet, (127, 127)), "zfnet": (zfnet, (131, 131)), "vgg16": (vgg16, (64, 64))}
+BUILDERS = {"alexnet": (alexnet, (99, 99)), "zfnet": (zfnet, (99, 99)), "vgg16": (vgg16, (40, 40))}
 
 
 @pytest.fixture(scope="module", params=list(BUILDERS))
@@ -156,7 +171,7 @@ def _layers(model: nn.Module, name: str, kinds: str) -> list[str]:
     """The layers a test goes through: for VGG-16 every conv layer but only some pools (time)."""
     out = [k for k in model.vizlib_layers if k[0] in kinds]
     if name == "vgg16":
-        out = [k for k in out if not k.startswith("p") or k in ("p2", "p5")]
+        out = [k for k in out if not k.startswith("p") or k == "p5"]
     return out
 
 
@@ -168,8 +183,8 @@ def test_units_from_every_conv_and_pool_layer_match_autograd(setup):
         path = model.vizlib_layers[label]
         act = ref.out[path][0].detach()
         chans = _positive_channels(act, n)
-        # the automatic choice everywhere; crops forced on and off at the top conv layers
-        modes = (None, True, False) if label in layers[-3:] else (None,)
+        # the automatic choice everywhere; crops forced on and off at two layers of AlexNet and ZFNet
+        modes = (None, True, False) if label in ("c2", "c5") else (None,)
         results = {crop: rec.project(label, chans, crop=crop) for crop in modes}
         for b, c in enumerate(chans):
             p = results[None]
@@ -235,7 +250,7 @@ def test_mask_and_signal(setup):
 def test_windows_are_the_receptive_fields(setup):
     name, model, image, ref, rec = setup
     label = "c3" if name != "vgg16" else "c3_2"
-    p = rec.project(label, range(0, 256, 8), top=2)
+    p = rec.project(label, range(0, 256, 32), top=2)
     for b in range(len(p)):
         y, x = p.position[b].tolist()
         box = unit_box(model, label, y, x, tuple(image.shape[1:]))

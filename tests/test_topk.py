@@ -111,7 +111,7 @@ def test_memory_does_not_grow_with_the_number_of_images():
 
 
 def test_mining_a_generator_and_data_kinds(model, images):
-    ref = top_activations(model, "c4", images, k=3, batch_size=10, progress=False)
+    ref = top_activations(model, "c2", images, k=3, batch_size=10, progress=False)
     labels = torch.zeros(len(images), dtype=torch.long)
     kinds = {
         "dataset": TensorDataset(images, labels),
@@ -121,7 +121,7 @@ def test_mining_a_generator_and_data_kinds(model, images):
         "single images": list(images),
     }
     for name, data in kinds.items():
-        top = top_activations(model, "c4", data, k=3, batch_size=10, progress=False)
+        top = top_activations(model, "c2", data, k=3, batch_size=10, progress=False)
         assert torch.allclose(top.values, ref.values, rtol=1e-12, atol=0), name
         assert torch.equal(top.image_index, ref.image_index), name
 
