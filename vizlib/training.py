@@ -144,10 +144,20 @@ def _grey_uint8(image: Any) -> np.ndarray:
     return arr
 
 
-def pixel_stats(images: np.ndarray) -> tuple[float, float]:
-    """Mean and std of the pixels of uint8 images, in [0, 1] units (float64 sums)."""
-    x = images.astype(np.float64) / 255.0
-    return float(x.mean()), float(x.std())
+def pixel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[float, float]:
+    """Mean and std of the pixels of uint8 images, in [0, 1] units.
+
+    Computed from a histogram of the 256 grey levels, a chunk of images at a
+    time, so no float copy of the dataset is made.
+    """
+    counts = np.zeros(256, dtype=np.int64)
+    for start in range(0, len(images), chunk):
+        counts += np.bincount(np.asarray(images[start : start + chunk], dtype=np.uint8).ravel(), minlength=256)
+    levels = np.arange(256, dtype=np.float64) / 255.0
+    n = counts.sum()
+    mean = float(counts @ levels / n)
+    var = float(counts @ (levels - mean) ** 2 / n)
+    return mean, var**0.5
 
 
 def augment(images: torch.Tensor, generator: torch.Generator, *, pad: int = 2, flip: bool = True) -> torch.Tensor:
@@ -236,7 +246,10 @@ class TrainConfig:
         lr_factor: the learning rate is multiplied by this when the validation
             loss plateaus.
         patience: epochs without improvement of the validation loss before
-            annealing (0: anneal after the first epoch that does not improve).
+            annealing (1: anneal after two epochs in a row that do not improve).
+        plateau: the smallest relative fall of the validation loss that
+            counts as an improvement (0.01: a fall of less than 1 % is a plateau).
+        min_lr: the learning rate is never annealed below this.
         renorm: Zeiler's filter renormalisation after every step.
         renorm_radius: the RMS radius (Zeiler: 0.1).
         crop_pad: random crops shift images by up to this many pixels.
@@ -253,7 +266,9 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     lr_factor: float = 0.1
-    patience: int = 0
+    patience: int = 1
+    plateau: float = 0.01
+    min_lr: float = 1e-4
     renorm: bool = True
     renorm_radius: float = 0.1
     crop_pad: int = 2
@@ -367,7 +382,8 @@ def train(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=config.lr_factor, patience=config.patience
+        optimizer, mode="min", factor=config.lr_factor, patience=config.patience,
+        threshold=config.plateau, threshold_mode="rel", min_lr=config.min_lr,
     )
     generator = torch.Generator().manual_seed(config.seed)
     history = History()
@@ -687,6 +703,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     p.add_argument("--lr-factor", type=float, default=defaults.lr_factor)
     p.add_argument("--patience", type=int, default=defaults.patience)
+    p.add_argument("--plateau", type=float, default=defaults.plateau,
+                   help="relative fall of the validation loss below which it counts as a plateau")
+    p.add_argument("--min-lr", type=float, default=defaults.min_lr)
     p.add_argument("--no-renorm", action="store_true", help="switch off Zeiler's filter renormalisation")
     p.add_argument("--renorm-radius", type=float, default=defaults.renorm_radius)
     p.add_argument("--crop-pad", type=int, default=defaults.crop_pad)
@@ -710,13 +729,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, lr_factor=args.lr_factor, patience=args.patience,
+        weight_decay=args.weight_decay, lr_factor=args.lr_factor, patience=args.patience, plateau=args.plateau,
+        min_lr=args.min_lr,
         renorm=not args.no_renorm, renorm_radius=args.renorm_radius, crop_pad=args.crop_pad,
         flip=not args.no_flip, val_size=args.val_size, seed=args.seed,
         snapshots=tuple(int(e) for e in args.snapshots.split(",") if e.strip()), limit=args.limit,
     )
     words = list(sys.argv[1:] if argv is None else argv)
-    command = "python -m vizlib.training " + shlex.join(words)
+    # OpenMP's wait policy changes speed on a shared CPU, never results; keep it in the record.
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY",) if k in os.environ)
+    command = (env + " " if env else "") + "python -m vizlib.training " + shlex.join(words)
     record = train_bundled(
         args.arch, config, name=args.name, out=args.out, root=args.root,
         device=args.device, progress=not args.no_progress, command=command,
