@@ -258,6 +258,36 @@ def test_windows_are_the_receptive_fields(setup):
         assert p.crop(b).shape[1:] == (box[2] - box[0], box[3] - box[1])
 
 
+def _other_nets():
+    """The bundled Fashion-MNIST nets (1 channel) and ZFNet as loaded with ImageNet weights."""
+    nets = [("zfnet, norm before pool", lambda: zfnet(seed=0, num_classes=10, norm_before_pool=True), 3, 67)]
+    try:
+        from vizlib import bundled_models as bm
+    except ImportError:
+        return nets
+    return nets + [(f.__name__, lambda f=f: f(seed=0), 1, 32)
+                   for f in (bm.alexnet_fmnist, bm.zfnet_fmnist, bm.vgg_fmnist)]
+
+
+@pytest.mark.parametrize("name,build,channels,size", _other_nets(), ids=[n[0] for n in _other_nets()])
+def test_the_other_model_sets_match_autograd(name, build, channels, size):
+    model = build().double().eval()
+    image = torch.randn(channels, size, size + 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    ref = Reference(model, image, list(model.vizlib_layers.values()))
+    rec = Deconvnet(model).record(image, list(model.vizlib_layers))
+    names = list(model.vizlib_layers)
+    convs = [k for k in names if k.startswith("c")]
+    for label in (convs[1], convs[-1], [k for k in names if k.startswith("p")][-1], "fc6", "fc8"):
+        path = model.vizlib_layers[label]
+        act = ref.out[path][0].detach()
+        assert rel_err(rec.project(label).pixels[0], ref.project(path, act)) < TOL, f"{name} {label}"
+        if act.ndim == 3 and act.max() > 0:
+            c = int(act.flatten(1).amax(1).argmax())
+            p = rec.project(label, c)
+            y, x = p.position[0].tolist()
+            assert rel_err(p.full(0), ref.project(path, unit_signal(act, c, y, x))) < TOL, f"{name} {label} unit"
+
+
 # --------------------------------------------------------------------------- unpooling adds
 
 
