@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import vizlib as vl
 from vizlib.architecture import InputTooSmall
 from vizlib.deconvnet import Deconvnet, NoPositiveActivation, UnsupportedLayer, normalize_projection
 from vizlib.images import ImageError, load_image, to_display
@@ -247,6 +246,7 @@ def test_mask_and_signal(setup):
     assert rel_err(q.pixels[0], ref.project(path, sig)) < TOL
 
 
+@pytest.mark.filterwarnings("ignore::vizlib.deconvnet.NoPositiveActivation")
 def test_windows_are_the_receptive_fields(setup):
     name, model, image, ref, rec = setup
     label = "c3" if name != "vgg16" else "c3_2"
@@ -401,6 +401,7 @@ def test_project_layers_shares_one_forward_pass(small_alexnet):
 # --------------------------------------------------------------------------- leaving the model as found
 
 
+@pytest.mark.filterwarnings("ignore::vizlib.deconvnet.NoPositiveActivation")
 def test_model_is_left_as_found(small_alexnet):
     model = copy.deepcopy(small_alexnet).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}

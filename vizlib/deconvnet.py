@@ -38,7 +38,6 @@ Example::
 from __future__ import annotations
 
 import copy
-import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
