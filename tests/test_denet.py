@@ -10,6 +10,7 @@ out on paper in the comments):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -434,15 +435,21 @@ def test_tables_claims_and_figures(fmnist_pair):
     net, res = nets["AlexNet"], results["AlexNet"]
     assert len(vl.top_classes_table(net, res)) == 2
     t = vl.denet_vs_deconvnet_table(res)
-    assert t.column("DeNet higher") == [r.on_object(r.denet_top[0]) > r.on_object(r.deconv) for r in res]
+    assert t.column("DeNet higher") == [r.on_object(r.denet_top[0]) > r.on_object(r.deconv) if r.measurable else None
+                                        for r in res]
     assert t.column("object area") == [r.area for r in res]
     w = vl.true_vs_wrong_table(net, res)
     assert w.column("r(true, wrong)") == [class_correlation(r.denet_true, r.denet_wrong) for r in res]
     assert len(vl.compare_nets_table(results)) == 2
     claims = vl.denet_claims(results, pair=("AlexNet", "ZFNet"))
     assert len(claims) == 5
-    assert all(v in ("supported", "not supported") or v.startswith(("class-specific", "mostly the same"))
-               for v in claims.column("verdict"))
+    assert all(v in ("supported", "not supported", "not measurable here")
+               or v.startswith(("class-specific", "mostly the same")) for v in claims.column("verdict"))
+    filled = [dataclasses.replace(r, example=dataclasses.replace(r.example, mask=torch.ones_like(r.example.mask)))
+              for r in res]  # objects that fill the image: nothing to compare
+    assert not any(r.measurable for r in filled)
+    assert vl.denet_vs_deconvnet_table(filled).column("DeNet higher") == [None, None]
+    assert vl.denet_claims({"AlexNet": filled}).column("verdict")[1] == "not measurable here"
     dn = DeNet(net)
     options = vl.options_table(dn, res[:1])
     assert options.column("r(with the paper's reading)")[0] == pytest.approx(1.0)

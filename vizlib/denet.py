@@ -82,6 +82,7 @@ __all__ = [
     "compare_nets_table",
     "denet_claims",
     "OPTIONS",
+    "MAX_OBJECT_AREA",
     "option_variants",
     "options_table",
     "plot_options",
@@ -208,7 +209,7 @@ def _analyse(model: nn.Module, calls: list) -> _Chain:
             f"no layer with feature maps lies below the first dense layer {label(paths[0])}: DeNet sends the class "
             "vector down to a convolutional network's last pooled map; this network has none"
         )
-    start, start_shape, start_ptr = calls[k][0], calls[k][4], calls[k][5]
+    start, start_shape = calls[k][0], calls[k][4]
     in_features = calls[first][1].in_features
     if int(np.prod(start_shape)) != in_features:
         raise UnsupportedLayer(
@@ -227,7 +228,6 @@ def _analyse(model: nn.Module, calls: list) -> _Chain:
         top_conv = calls[c + 1][0] if c + 1 <= k and isinstance(calls[c + 1][1], nn.ReLU) else calls[c][0]
     else:
         top_conv = start
-    del start_ptr
     names = []
     for i in lin:
         own = label(calls[i][0])
@@ -935,9 +935,19 @@ class Explained:
         """The object's share of the image: what an evenly spread visualisation puts on it."""
         return float(self.example.mask.float().mean())
 
+    @property
+    def measurable(self) -> bool:
+        """Whether enough background is left to tell visualisations apart by their share on the object."""
+        return self.area < MAX_OBJECT_AREA
+
     def on_object(self, visualisation: torch.Tensor) -> float:
         """:func:`object_energy_share` of a visualisation of this image."""
         return float(object_energy_share(visualisation, self.example.mask))
+
+
+#: Images whose object covers at least this share of the input leave too little background for the
+#: energy share to tell visualisations apart: comparisons leave them out.
+MAX_OBJECT_AREA = 0.95
 
 
 def _first_stride(model: nn.Module) -> int:
@@ -1024,15 +1034,22 @@ def top_classes_table(net: Any, results: Sequence[Explained]) -> Any:
 
 
 def denet_vs_deconvnet_table(results: Sequence[Explained]) -> Any:
-    """Per image: share of the energy on the object for DeNet (most probable class) and the deconvnet view."""
+    """Per image: share of the energy on the object for DeNet (most probable class) and the deconvnet view.
+
+    "DeNet higher" is left blank where the object fills the image (see :data:`MAX_OBJECT_AREA`).
+    """
     from .tables import Table
 
     rows = []
     for r in results:
         a, b = r.on_object(r.denet_top[0]), r.on_object(r.deconv)
-        rows.append([r.example.name, r.area, a, b, f"{r.deconv_layer} map {r.deconv_map}", a > b])
+        rows.append([r.example.name, r.area, a, b, f"{r.deconv_layer} map {r.deconv_map}",
+                     a > b if r.measurable else None])
+    left = sum(not r.measurable for r in results)
+    title = (f"{left} image(s) whose object covers {MAX_OBJECT_AREA:.0%} or more of the input: no comparison"
+             if left else "")
     return Table(["image", "object area", "DeNet on object", "deconvnet on object", "deconvnet view",
-                  "DeNet higher"], rows)
+                  "DeNet higher"], rows, title=title)
 
 
 def true_vs_wrong_table(net: Any, results: Sequence[Explained]) -> Any:
@@ -1153,7 +1170,8 @@ def denet_claims(results: dict[str, Sequence[Explained]], pair: tuple[str, str] 
     * §8: DeNet captures the image's features better than the deconvnet:
       measured as the share of the energy on the object, DeNet (most probable
       class) against the strongest top-layer map's projection; supported when
-      DeNet's is higher on more than half of the images.
+      DeNet's is higher on more than half of the images (those whose object
+      leaves some background, :data:`MAX_OBJECT_AREA`).
     * §7, Fig. 12 (only with ``pair = (alexnet_label, zfnet_label)``):
       AlexNet's DeNet images show block artifacts, ZFNet's do not: measured
       with :func:`grid_share` at each net's first stride; supported when
@@ -1175,12 +1193,15 @@ def denet_claims(results: dict[str, Sequence[Explained]], pair: tuple[str, str] 
                      f"median r(true, wrong) = {r:.2f} over {len(res)} images",
                      "class-specific (r < 0.5)" if r < 0.5 else "mostly the same picture for both classes (r ≥ 0.5)"])
     for lab, res in results.items():
-        wins = sum(x.on_object(x.denet_top[0]) > x.on_object(x.deconv) for x in res)
-        a = _median(x.on_object(x.denet_top[0]) for x in res)
-        b = _median(x.on_object(x.deconv) for x in res)
+        ok = [x for x in res if x.measurable]
+        wins = sum(x.on_object(x.denet_top[0]) > x.on_object(x.deconv) for x in ok)
+        a = _median(x.on_object(x.denet_top[0]) for x in ok)
+        b = _median(x.on_object(x.deconv) for x in ok)
         rows.append(["§8: DeNet captures the object better than the deconvnet", lab,
-                     f"on object: DeNet {a:.2f}, deconvnet {b:.2f} (medians); DeNet higher on {wins} of {len(res)}",
-                     "supported" if wins > len(res) / 2 else "not supported"])
+                     f"on object: DeNet {a:.2f}, deconvnet {b:.2f} (medians); DeNet higher on {wins} of {len(ok)}"
+                     + (f" (left out: {len(res) - len(ok)} where the object fills the image)" if len(ok) < len(res)
+                        else ""),
+                     ("supported" if wins > len(ok) / 2 else "not supported") if ok else "not measurable here"])
     if pair is not None:
         alex, zf = pair
         ga = _median(_grid(x) for x in results[alex])
