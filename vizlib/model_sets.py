@@ -48,6 +48,7 @@ MODEL_SETS: tuple[str, ...] = ("imagenet", "bundled", "random")
 ENV_VAR = "VIZLIB_MODEL_SET"
 #: Seconds allowed for the reachability probe of a download host.
 PROBE_TIMEOUT = 4.0
+_PROBED: dict[str, bool] = {}
 
 
 class WeightsUnavailable(RuntimeError):
@@ -117,6 +118,8 @@ def _host_reachable(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
     """
     if os.environ.get("VIZLIB_OFFLINE"):
         return False
+    if url in _PROBED:
+        return _PROBED[url]
     import urllib.request
 
     result: list[bool] = []
@@ -132,7 +135,8 @@ def _host_reachable(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
     worker = threading.Thread(target=probe, daemon=True)
     worker.start()
     worker.join(timeout)
-    return bool(result and result[0])
+    _PROBED[url] = bool(result and result[0])  # asked once per process: chapters load several nets
+    return _PROBED[url]
 
 
 def _offline_message(arch: str, what: str) -> str:
@@ -319,15 +323,16 @@ def choose_model_set(requested: str | None = None, archs: tuple[str, ...] = vm.A
         archs: the architectures the caller needs (for ``auto``).
 
     Returns:
-        The set's name. ``auto`` gives ImageNet when the weights of ``archs[0]``
-        can be had, else bundled when its checkpoints ship, else random.
+        The set's name. ``auto`` gives ImageNet when the weights of every
+        architecture in ``archs`` can be had, else bundled when all its
+        checkpoints ship, else random.
     """
     choice = (requested or os.environ.get(ENV_VAR) or "auto").strip().lower()
     if choice in MODEL_SETS:
         return choice
     if choice != "auto":
         raise ValueError(f"unknown model set {choice!r}; {ENV_VAR} must be one of imagenet, bundled, random, auto")
-    if imagenet_available(archs[0]):
+    if all(imagenet_available(a) for a in archs):
         return "imagenet"
     if all(bundled_available(a) for a in archs):
         return "bundled"
@@ -368,7 +373,8 @@ def load(
     arch = arch.lower()
     if arch not in vm.ARCHITECTURES:
         raise KeyError(f"unknown architecture {arch!r}; choose one of {', '.join(vm.ARCHITECTURES)}")
-    chosen = choose_model_set(model_set, (arch,))
+    # one choice for every architecture, so a chapter never mixes sets
+    chosen = choose_model_set(model_set)
     if chosen == "imagenet":
         net = _load_imagenet(arch, progress)
     elif chosen == "bundled":
