@@ -117,6 +117,16 @@ def test_several_targets_in_one_batch_and_the_default():
     assert rec.top_classes(2) == net(X.unsqueeze(0))[0].argsort(descending=True).tolist()
 
 
+def test_a_batch_of_images_uses_each_image_s_switches():
+    dn = DeNet(hand_net())
+    other = X.flip(-1)
+    rec = dn.record(torch.stack([X, other]), batch=True)
+    assert rec.images == 2 and rec.logits.shape == (2, 2)
+    assert torch.allclose(rec.project(1, image=0).pixels[0], PIXELS_1, atol=TOL)
+    assert torch.allclose(rec.project(1, image=1).pixels, dn.project(other, 1).pixels, atol=TOL)
+    assert rec.predicted(1) == dn.record(other).predicted()
+
+
 def test_a_one_hot_weighting_equals_the_target():
     rec = DeNet(hand_net()).record(X)
     p = rec.project(weights=[0.0, 1.0])
