@@ -120,7 +120,7 @@ def load_bundled(arch: str, *, variant: str | None = None, epoch: int | None = N
     preprocess = Preprocess(int(meta["input_size"]), float(meta["mean"][0]), float(meta["std"][0]))
     test = record.get("test_accuracy")
     when = f", after epoch {epoch}" if epoch is not None else ""
-    acc = f", {100 * test:.2f} % on the Fashion-MNIST test set" if test is not None and epoch is None else ""
+    acc = f"; {100 * test:.2f} % on its test set" if test is not None and epoch is None else ""
     return Net(
         arch=arch,
         model_set="bundled",

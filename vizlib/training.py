@@ -246,10 +246,11 @@ class TrainConfig:
         lr_factor: the learning rate is multiplied by this when the validation
             loss plateaus.
         patience: epochs without improvement of the validation loss before
-            annealing (1: anneal after two epochs in a row that do not improve).
+            annealing (0: anneal after the first epoch that does not improve).
         plateau: the smallest relative fall of the validation loss that
             counts as an improvement (0.01: a fall of less than 1 % is a plateau).
-        min_lr: the learning rate is never annealed below this.
+        min_lr: the learning rate is never annealed below this (1e-3: in the
+            few epochs the bundled nets train, it is annealed once, 1e-2 -> 1e-3).
         renorm: Zeiler's filter renormalisation after every step.
         renorm_radius: the RMS radius (Zeiler: 0.1).
         crop_pad: random crops shift images by up to this many pixels.
@@ -266,9 +267,9 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     lr_factor: float = 0.1
-    patience: int = 1
+    patience: int = 0
     plateau: float = 0.01
-    min_lr: float = 1e-4
+    min_lr: float = 1e-3
     renorm: bool = True
     renorm_radius: float = 0.1
     crop_pad: int = 2
