@@ -74,12 +74,12 @@ def test_mostly_padding_positions_are_left_out():
     m = tiny()
     # c1 (field 3, start -1) on 8x8: the corners see 2x2 = 4 of 9 pixels (< half), the edges 6 of 9
     p = E.patch_features(m, "1", images(4), n=240, progress=False)
-    assert p.valid_positions == 60 and p.available == 240
+    assert p.valid_positions == 60 and p.available == 240 == E.available_patches(m, "1", 4, 8)
     corners = {(0, 0), (0, 7), (7, 0), (7, 7)}
     assert not corners & {tuple(v) for v in p.position.tolist()}
     # the second conv (field 8, stride 2, start -3) on 8x8: corners 5x5 = 25 of 64 (< half) are left out
     q = E.patch_features(m, "4", images(4), n=48, progress=False)
-    assert q.valid_positions == 12
+    assert q.valid_positions == 12 and E.available_patches(m, "4", 4, (8, 8)) == 48
     assert not {(0, 0), (0, 3), (3, 0), (3, 3)} & {tuple(v) for v in q.position.tolist()}
     for (y, x), box in zip(q.position.tolist(), q.boxes.tolist()):
         t, l, b, r = vl.unit_box(m, "4", y, x, 8)

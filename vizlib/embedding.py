@@ -74,6 +74,7 @@ __all__ = [
     "PreparedImages",
     "PatchFeatures",
     "patch_features",
+    "available_patches",
     "Embedding",
     "embed",
     "tsne_backend",
@@ -183,6 +184,17 @@ def _normalisation(net: Any, data: Any) -> tuple[tuple[float, ...] | None, tuple
     return None, None
 
 
+def _batch_size(data: Any) -> int:
+    """About 4 million input values per batch (at most 1024 images, at least 4): small nets run far faster in big batches."""
+    if isinstance(data, PreparedImages):
+        values = data.channels * max(data.size, 28) ** 2
+    elif isinstance(data, torch.Tensor) and data.ndim == 4:
+        values = int(np.prod(data.shape[1:]))
+    else:
+        return 64
+    return int(min(1024, max(4, 2**22 // max(values, 1))))
+
+
 def _data_length(data: Any) -> int:
     try:
         return len(data)
@@ -274,6 +286,7 @@ class PatchFeatures:
     top: TopActivations | None = field(default=None, repr=False)
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    _filters: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.features.shape[0])
@@ -372,6 +385,42 @@ class _LayerState:
     miner: TopKMiner | None = None
 
 
+def available_patches(
+    net: Any,
+    layer: str | nn.Module,
+    n_images: int,
+    input_size: int | tuple[int, int] | None = None,
+    *,
+    min_inside: float = 0.5,
+) -> int:
+    """How many patches :func:`patch_features` can sample at a layer from ``n_images`` images.
+
+    Args:
+        net: a :class:`~vizlib.Net` or an ``nn.Module``.
+        layer: paper name, module path or module.
+        n_images: number of images.
+        input_size: image side or ``(H, W)`` (default: the Net's input size).
+        min_inside: as for :func:`patch_features`.
+
+    Returns:
+        ``n_images`` times the positions whose field is not mostly padding.
+
+    Example:
+        >>> available_patches(vl.vgg_fmnist(seed=0), "c5_3", 1500, 32)
+        6000
+    """
+    module, _ = _unwrap(net)
+    if module is None:
+        raise TypeError("available_patches needs a network (a vizlib Net or an nn.Module)")
+    size = input_size if input_size is not None else getattr(net, "input_size", None)
+    if size is None:
+        raise ValueError("give the input size (the network alone does not fix it)")
+    H, W = (size, size) if isinstance(size, int) else size
+    rf = receptive_field(module, layer)
+    h, w = _map_size(module, rf.path, H), _map_size(module, rf.path, W)
+    return int(n_images) * len(_valid_positions(rf, h, w, H, W, min_inside))
+
+
 def _plan(state: _LayerState, n: int, n_images: int, rng: np.random.Generator) -> None:
     """Spread ``n`` patches over the images (as evenly as possible) and over the usable positions.
 
@@ -403,7 +452,7 @@ def patch_features(
     seed: int = 0,
     thumb: int = 24,
     mine_top: bool = True,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
 ) -> PatchFeatures | dict[str, PatchFeatures]:
@@ -435,7 +484,9 @@ def patch_features(
         thumb: side of the thumbnails kept for drawing.
         mine_top: also keep each map's strongest activation over the data (for
             the filters' deconvnet visualisations, :func:`filter_visualisations`).
-        batch_size: images per forward pass.
+        batch_size: images per forward pass (default: about 4 million input
+            values per batch, at most 1024 images: 1024 at 32x32 or 64x64
+            grey, 27 at 224x224 RGB).
         device: where to compute (default: where the model lives).
         progress: show a progress bar.
 
@@ -503,6 +554,7 @@ def patch_features(
     t0 = time.perf_counter()
     seen = 0
     input_size: tuple[int, int] | None = None
+    batch_size = batch_size or _batch_size(data)
     total = -(-n_images // batch_size)
     names = ", ".join(s.label for s in states.values())
     bar = tqdm(_iterate(data, batch_size), total=total, desc=f"patches of {names}", unit="batch",
@@ -621,9 +673,23 @@ def _take(st: _LayerState, act: torch.Tensor, x: torch.Tensor, first: int, batch
     win = _cut(x.float().cpu(), local, top, left, min(st.rf.size, H), min(st.rf.size, W))
     small = F.interpolate(win, size=(thumb, thumb), mode="bilinear", align_corners=False,
                           antialias=win.shape[-1] > thumb)
-    shown = to_display(small, mean, std)
-    st.thumbs[lo:hi] = np.round(shown * 255).astype(np.uint8)
+    st.thumbs[lo:hi] = _to_uint8(small, mean, std)
     st.filled = hi
+
+
+def _to_uint8(x: torch.Tensor, mean: Any, std: Any) -> np.ndarray:
+    """``(B, C, t, t)`` normalised windows -> ``(B, t, t)`` / ``(B, t, t, C)`` uint8 for display.
+
+    With the network's mean and std the normalisation is undone; without them
+    each window is min-max scaled (as :func:`vizlib.to_display` does).
+    """
+    if mean is not None and std is not None:
+        x = x * torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1) + torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
+    else:
+        lo = x.amin(dim=(1, 2, 3), keepdim=True)
+        x = (x - lo) / (x.amax(dim=(1, 2, 3), keepdim=True) - lo).clamp_min(1e-12)
+    u = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return u[..., 0] if u.shape[-1] == 1 else u
 
 
 def _finish(st: _LayerState, input_size: tuple[int, int], n_images: int, min_inside: float, seconds: float,
@@ -693,7 +759,11 @@ class Embedding:
 
 
 def _threads(n_jobs: int | None) -> int:
-    return max(1, int(n_jobs) if n_jobs is not None else torch.get_num_threads())
+    if n_jobs is None:
+        return 1
+    if int(n_jobs) < 1:
+        raise ValueError(f"n_jobs must be at least 1; got {n_jobs}")
+    return int(n_jobs)
 
 
 def embed(
@@ -720,9 +790,11 @@ def embed(
         seed: seed of the randomised PCA, the initialisation and t-SNE.
         method: ``"auto"`` (openTSNE when installed, else scikit-learn),
             ``"opentsne"`` or ``"sklearn"``.
-        n_jobs: threads for PCA and t-SNE (default: PyTorch's thread count). On
-            a machine whose cores are busy with other work, 1 can be faster:
-            t-SNE's threads wait for each other at every iteration.
+        n_jobs: threads for PCA and t-SNE (default 1). t-SNE's threads meet
+            at every one of its 750-1000 iterations, so on a machine whose cores
+            are busy with other work (a shared 2-core machine) 2 threads were
+            measured slower than 1 (``benchmarks/bench_embedding.py``); on an
+            idle multi-core machine more threads pay for large ``n``.
 
     Returns:
         An :class:`Embedding`.
@@ -1003,7 +1075,7 @@ def representation_space(
     perplexity: float = 30.0,
     pca_dims: int = 50,
     seed: int = 0,
-    cells: int = 40,
+    cells: int = 30,
     method: str = "auto",
     n_jobs: int | None = None,
 ) -> RepresentationSpace:
@@ -1020,7 +1092,7 @@ def representation_space(
     Example:
         >>> space = representation_space(vl.patch_features(net, "c5_3", data, n=2000))   # doctest: +SKIP
         >>> space.mosaic().shape                                                          # doctest: +SKIP
-        (960, 960)
+        (720, 720)
     """
     emb = embed(patches, perplexity=perplexity, pca_dims=pca_dims, seed=seed, method=method, n_jobs=n_jobs)
     t0 = time.perf_counter()
@@ -1077,16 +1149,21 @@ def filter_visualisations(
 
     Returns:
         channel -> projection image (``(h, w)`` or ``(h, w, 3)`` in [0, 1], grey is zero).
+        Projections already computed for these patches, net and data are reused.
     """
     if patches.top is None:
         raise ValueError("these patches carry no top activations: sample them with patch_features(..., mine_top=True)")
+    module, _ = _unwrap(net)
+    key = lambda c: (id(module), id(data), c)  # noqa: E731
     chans = sorted(set(int(c) for c in channels))
-    if not chans:
-        return {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        top = patches.top.collect(net, data, chans, device=device, progress=progress)
-    return {c: top.projection_images(c)[0] for c in chans}
+    todo = [c for c in chans if key(c) not in patches._filters]
+    if todo:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            top = patches.top.collect(net, data, todo, device=device, progress=progress)
+        for c in todo:
+            patches._filters[key(c)] = top.projection_images(c)[0]
+    return {c: patches._filters[key(c)] for c in chans}
 
 
 # --------------------------------------------------------------------------- neighbour agreement
@@ -1306,12 +1383,13 @@ def equivalent_layers(model: Any, input_size: int) -> LayerChoice:
 # --------------------------------------------------------------------------- plotting
 
 
-def _show(ax: Any, img: np.ndarray, title: str = "") -> None:
+def _show(ax: Any, img: np.ndarray, title: str = "", smooth: bool = False) -> None:
+    how = "antialiased" if smooth else "nearest"  # mosaics are drawn smaller than their pixels: smooth them
     if img.ndim == 2:
         vmax = 255 if img.dtype == np.uint8 else 1
-        ax.imshow(img, cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
+        ax.imshow(img, cmap="gray", vmin=0, vmax=vmax, interpolation=how)
     else:
-        ax.imshow(img, interpolation="nearest")
+        ax.imshow(img, interpolation=how)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -1372,24 +1450,29 @@ def plot_representation_space(
     R = len(regions)
     ncols = 3 + (n_filters if show_d else 0)
     widths = [max(R, 2)] + [1] * (ncols - 1)
-    fig = plt.figure(figsize=(1.25 * sum(widths) + 0.4, 1.3 * max(R, 2) + 0.7))
-    gs = fig.add_gridspec(max(R, 2), ncols, width_ratios=widths, wspace=0.08, hspace=0.25)
+    unit = 1.6 if R > 1 else 2.0
+    rows = max(R, 2)
+    fig = plt.figure(figsize=(unit * 1.08 * sum(widths) + 0.3, (unit + 0.45) * rows + 0.6))
+    gs = fig.add_gridspec(rows, ncols, width_ratios=widths, wspace=0.08, hspace=0.3,
+                          left=0.01, right=0.99, bottom=0.02, top=1 - 0.75 / ((unit + 0.45) * rows + 0.6))
     ax = fig.add_subplot(gs[:, 0])
-    _show(ax, space.mosaic(), "(a) the plane, each cell its nearest patch")
+    _show(ax, space.mosaic(), "(a) the plane, each cell its nearest patch", smooth=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, r in enumerate(regions):
         left, top, w, h = _region_pixels(space, r)
         col = colours[i % len(colours)]
         ax.add_patch(Rectangle((left, top), w, h, fill=False, edgecolor=col, linewidth=1.8))
-        ax.text(left + 2, top + 2, str(i + 1), color=col, fontsize=9, va="top", ha="left", weight="bold")
+        ax.text(left + 3, top + 3, str(i + 1), color=col, fontsize=10, va="top", ha="left", weight="bold",
+                bbox=dict(facecolor="white", edgecolor="none", pad=1, alpha=0.8))
     for i, r in enumerate(regions):
         col = colours[i % len(colours)]
         zb = fig.add_subplot(gs[i, 1])
-        _show(zb, space.mosaic(space.zoom(r, zoom_cells)), "(b) zoomed" if i == 0 else "")
+        _show(zb, space.mosaic(space.zoom(r, zoom_cells)), "(b) zoomed" if i == 0 else "", smooth=True)
         for s in zb.spines.values():
             s.set_edgecolor(col)
             s.set_linewidth(2)
-        zb.set_ylabel(str(i + 1), rotation=0, labelpad=8, color=col, weight="bold")
+        zb.text(0.03, 0.97, str(i + 1), color=col, fontsize=9, va="top", ha="left", weight="bold",
+                transform=zb.transAxes, bbox=dict(facecolor="white", edgecolor="none", pad=1, alpha=0.8))
         zc = fig.add_subplot(gs[i, 2])
         if chosen[i]:
             j = chosen[i][0]
@@ -1410,7 +1493,7 @@ def plot_representation_space(
     return fig
 
 
-def plot_embedding(space: RepresentationSpace, *, ax: Any = None, title: str | None = None, size: float = 2.0) -> Any:
+def plot_embedding(space: RepresentationSpace, *, ax: Any = None, title: str | None = None, size: float = 4.0) -> Any:
     """The embedded patches as dots coloured by their image's class.
 
     Returns:
@@ -1452,6 +1535,7 @@ def representation_explorer(
     perplexities: Sequence[float] = (5, 15, 30, 50),
     value: tuple[str, int, float] | None = None,
     region: Region = Region(0.5, 0.5, 0.2),
+    n_filters: int = 6,
     seed: int = 0,
 ) -> Any:
     """A widget over the chapter's computation: pick the layer, N, the perplexity and a region to zoom.
@@ -1460,6 +1544,16 @@ def representation_explorer(
     :func:`plot_representation_space` (one region), caching what it has
     computed. Pass the chapter's spaces in ``spaces`` (keyed by
     ``(layer, n, perplexity)``) so the starting state costs nothing.
+
+    Args:
+        net, data: the network and the data (as for :func:`patch_features`).
+        layers: the layers to offer.
+        spaces: spaces already computed, keyed by ``(layer, n, perplexity)``.
+        n_options, perplexities: the choices offered.
+        value: the starting ``(layer, n, perplexity)`` (default: the first of ``spaces``).
+        region: the starting region.
+        n_filters: filters shown for the selected patch (column (d)).
+        seed: seed of sampling and t-SNE.
 
     Returns:
         An ipywidgets ``VBox``.
@@ -1495,7 +1589,7 @@ def representation_explorer(
             try:
                 space = space_for(w_layer.value, int(w_n.value), float(w_p.value))
                 r = Region(w_x.value, w_y.value, w_s.value)
-                fig = plot_representation_space(space, [r], net=net, data=data, zoom_cells=12)
+                fig = plot_representation_space(space, [r], net=net, data=data, zoom_cells=12, n_filters=n_filters)
                 display(fig)
                 plt.close(fig)
             except ValueError as exc:
