@@ -17,8 +17,10 @@ square at stride 8: 25 × 25 = 625 occluder positions. Measured in one process:
   forward passes (batches built outside the timer, no hooks), at the batch
   size vizlib's sweep uses.
 
-The three are run in turn, ``--repeats`` times (interleaved, so that load on
-the machine affects them alike); medians are reported with the ratios.
+The three are run in turn, ``--repeats`` times (interleaved, the order
+rotating, so that load on the machine affects them alike); medians and
+minima of the wall-clock time and of the process's CPU time are reported
+with the ratios.
 It also checks that vizlib's probability map agrees with Captum's attribution
 where a pixel is covered by a single square.
 
@@ -57,6 +59,13 @@ def _timed(fn) -> float:  # type: ignore[no-untyped-def]
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+def _timed2(fn) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Wall-clock and this process's CPU seconds (less disturbed by other work on a shared machine)."""
+    t, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def main() -> None:
@@ -137,14 +146,18 @@ def main() -> None:
     best = min(search, key=search.get)  # type: ignore[arg-type]
     print(f"Captum's best setting here: perturbations_per_eval={best}")
 
-    times: dict[str, list[float]] = {"floor": [], "vizlib": [], "captum": []}
+    runs = {"floor": floor, "vizlib": vizlib_sweep, "captum": captum(best)}
+    wall: dict[str, list[float]] = {k: [] for k in runs}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
     for r in range(args.repeats):
-        times["floor"].append(_timed(floor))
-        times["vizlib"].append(_timed(vizlib_sweep))
-        times["captum"].append(_timed(captum(best)))
-        print(f"  repetition {r + 1}: floor {times['floor'][-1]:.2f} s, vizlib {times['vizlib'][-1]:.2f} s, "
-              f"Captum({best}) {times['captum'][-1]:.2f} s")
-    default = None if args.skip_default else _timed(captum(1))
+        order = list(runs)[r % 3:] + list(runs)[: r % 3]  # rotate, so that no method always runs first
+        for k in order:
+            w_, c_ = _timed2(runs[k])
+            wall[k].append(w_)
+            cpu[k].append(c_)
+        print(f"  repetition {r + 1} (order {', '.join(order)}): " + ", ".join(
+            f"{k} {wall[k][-1]:.2f} s wall / {cpu[k][-1]:.2f} s CPU" for k in runs))
+    default = None if args.skip_default else _timed2(captum(1))
 
     # agreement: pixel (0, 0) is covered by the first square only, so Captum's attribution there
     # is p(unoccluded) - p(square at (0, 0))
@@ -155,17 +168,22 @@ def main() -> None:
     print(f"check: p drop at the first square, vizlib {mine:.6g}, Captum {theirs:.6g}, "
           f"difference {abs(mine - theirs):.2g}")
 
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print("\nmedians:")
-    print(f"  floor (plain batched forward passes)       {med['floor']:7.2f} s")
-    print(f"  vizlib full sweep (all maps, + projection) {med['vizlib']:7.2f} s   "
-          f"{med['vizlib'] / med['floor']:.3f}× the floor")
-    print(f"  Captum Occlusion, p(class) map alone, best {med['captum']:7.2f} s   "
-          f"{med['captum'] / med['floor']:.3f}× the floor (perturbations_per_eval={best})")
-    if default is not None:
-        print(f"  Captum Occlusion at its default (1)        {default:7.2f} s   "
-              f"{default / med['floor']:.3f}× the floor (one run)")
-    print(f"vizlib / Captum best: {med['vizlib'] / med['captum']:.3f}")
+    print()
+    for what, t in (("wall-clock", wall), ("CPU time of this process", cpu)):
+        med = {k: statistics.median(v) for k, v in t.items()}
+        low = {k: min(v) for k, v in t.items()}
+        print(f"{what} (median / min of {args.repeats}):")
+        print(f"  floor (plain batched forward passes)        {med['floor']:7.2f} / {low['floor']:7.2f} s")
+        print(f"  vizlib full sweep (all maps + projection)   {med['vizlib']:7.2f} / {low['vizlib']:7.2f} s   "
+              f"{med['vizlib'] / med['floor']:.3f} / {low['vizlib'] / low['floor']:.3f} × the floor")
+        print(f"  Captum Occlusion, p(class) map alone, best  {med['captum']:7.2f} / {low['captum']:7.2f} s   "
+              f"{med['captum'] / med['floor']:.3f} / {low['captum'] / low['floor']:.3f} × the floor "
+              f"(perturbations_per_eval={best})")
+        if default is not None:
+            d = default[0] if t is wall else default[1]
+            print(f"  Captum Occlusion at its default (1), once   {d:7.2f} s             "
+                  f"{d / med['floor']:.3f} × the floor's median")
+        print(f"  vizlib / Captum best: {med['vizlib'] / med['captum']:.3f} / {low['vizlib'] / low['captum']:.3f}")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 

@@ -484,3 +484,53 @@ def test_points_follow_the_transforms():
         assert abs(cy - my) < 0.2 and abs(cx - mx) < 0.2
     t, l, b, r = map_box((0, 60, 300, 420), (300, 451), tv)
     assert (t, l, b, r) == (0, 0, 224, 224)
+
+
+# --------------------------------------------------------------------------- chapter helpers
+
+
+def test_claims_tables_and_controls(images):
+    import vizlib as vl
+    from vizlib.correspondence import annotation_format, correspondence_claims, table1, untrained_like
+    from vizlib.occlusion import occlusion_claims
+
+    net = small_net()
+    occ = Occlusion(net, mean=MEAN, std=STD)
+    maps = occ.sweep_many(images, 8, 4, targets=[0, 1, 2], progress=False)
+    region = torch.zeros(16, 16, dtype=torch.bool)
+    region[4:12, 4:12] = True
+    readings = [occlusion_readings(m, region, name=str(i)) for i, m in enumerate(maps)]
+    assert all(r.projection_ratio is not None for r in readings)
+    claims = occlusion_claims(readings)
+    assert len(claims) == 3 and all(v in ("holds", "holds on some", "does not hold", "not seen here")
+                                    for v in claims.column("verdict"))
+    parts = {"a": torch.tensor([[3.0, 4.0], [5.0, 5.0], [2.0, 12.0]])}
+    objects = torch.ones(3, 16, 16, dtype=torch.bool)
+    res = correspondence(net, images, parts, objects, 4, layers=["1", "4"], draws=3)
+    ctl_net = untrained_like(vl.Net("x", "random", net, [str(i) for i in range(7)], None, MEAN, STD, 16, "test"), 3)
+    assert ctl_net.model is not net and not torch.equal(ctl_net.model[0].weight, net[0].weight)
+    ctl = correspondence(ctl_net, images, parts, objects, 4, layers=["1", "4"], draws=3)
+    table = correspondence_claims(res, ctl)
+    assert len(table) == 3 and len(table.header) == 5
+    assert res.gap("1") == pytest.approx(res.random_mean("1")[0] - res.score["1"]["a"])
+    assert len(table1()) == 4
+    assert annotation_format().startswith("Part annotations") and "ankle_boots" in annotation_format()
+
+
+def test_object_of_and_other_images():
+    import vizlib as vl
+    from vizlib.examples import example_images
+    from vizlib.occlusion import object_of, other_images
+    from vizlib.training import Preprocess
+
+    net = vl.Net("alexnet", "bundled", vl.alexnet_fmnist(seed=0).eval(), list(vl.FASHION_MNIST_CLASSES),
+                 Preprocess(64, 0.3, 0.35), (0.3,), (0.35,), 64, "untrained")
+    shown = example_images(net, 2)
+    mask = object_of(shown[0], net)
+    assert mask.shape == (64, 64) and 0.1 < float(mask.float().mean()) < 0.95
+    rest = other_images(net, shown, limit=50)
+    assert len(rest) == 50 and not any(np.array_equal(rest.raw(i), ex.image) for i in range(50) for ex in shown)
+    photo_net = vl.load("alexnet", "random")
+    cat = example_images(photo_net, 1)[0]
+    box = object_of(cat, photo_net)
+    assert box.shape == (224, 224) and bool(box.any())

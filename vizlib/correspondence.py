@@ -64,6 +64,11 @@ __all__ = [
     "square_box",
     "sign_disagreement",
     "correspondence",
+    "untrained_like",
+    "plot_parts",
+    "table1",
+    "correspondence_claims",
+    "annotation_format",
 ]
 
 #: The shipped part annotations.
@@ -430,6 +435,11 @@ class Correspondence:
         r = self.random_score[layer]
         return float(r.mean()), float(r.std(ddof=1)) if len(r) > 1 else 0.0
 
+    def gap(self, layer: str) -> float:
+        """Random baseline's mean minus the parts' mean score at a layer: how much tighter the parts are."""
+        scores = [v for v in self.score[layer].values() if not math.isnan(v)]
+        return self.random_mean(layer)[0] - float(np.mean(scores))
+
     def below_random(self, layer: str, part: str) -> bool:
         """The part's score is below the random baseline's mean."""
         return self.score[layer][part] < self.random_mean(layer)[0]
@@ -614,3 +624,141 @@ def correspondence(
         rscore[label] = rdelta[label] / (n * (n - 1) * d)
     return Correspondence(labels, list(pts), n, draws, dims, delta, score, rdelta, rscore,
                           {name: len(rows) for name, rows in groups.items()})
+
+
+# --------------------------------------------------------------------------- controls and figures
+
+
+def untrained_like(net: Any, seed: int = 0) -> Any:
+    """A copy of a :class:`~vizlib.Net` whose network has fresh, untrained weights (same architecture).
+
+    Every layer's ``reset_parameters`` is called under ``seed`` (PyTorch's
+    default initialisation). A control for correspondence analysis: a
+    pattern that an untrained network shows as well is not learned.
+
+    Example:
+        >>> from vizlib.model_sets import load
+        >>> ctl = untrained_like(load("alexnet", "random"), seed=1)
+        >>> ctl.model_set, ctl.source.startswith("untrained copy")
+        ('random', True)
+    """
+    import dataclasses
+
+    model = copy.deepcopy(net.model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for m in model.modules():
+            reset = getattr(m, "reset_parameters", None)
+            if callable(reset):
+                reset()
+    return dataclasses.replace(net, model=model.eval(), source=f"untrained copy (seed {seed}) of: {net.source}")
+
+
+def table1() -> Any:
+    """Zeiler & Fergus's Table 1 as printed (:data:`ZEILER_TABLE1`), as a :class:`~vizlib.Table`."""
+    from .tables import Table
+
+    parts = list(ZEILER_TABLE1["layer 5"])
+    return Table(["masked (5 dog faces)", "layer 5: sign change", "layer 7: sign change"],
+                 [[p] + [f"{ZEILER_TABLE1[layer][p][0]:.3f} ± {ZEILER_TABLE1[layer][p][1]:.3f}"
+                         for layer in ("layer 5", "layer 7")] for p in parts],
+                 "Zeiler & Fergus (2014), Table 1: mean feature sign change, as printed")
+
+
+def plot_parts(prepared: PreparedParts, net: Any = None, *, per_row: int = 4) -> Any:
+    """The annotated images as the network sees them, each part's mask drawn as a square.
+
+    The object region (where random masks are centred) is outlined in white.
+
+    Returns:
+        A matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
+
+    from .images import to_display
+
+    n = len(prepared.names)
+    cols = min(per_row, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows + 0.4), squeeze=False)
+    colours = plt.get_cmap("tab10").colors
+    h, w = prepared.images.shape[-2:]
+    mean, std = getattr(net, "mean", None), getattr(net, "std", None)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = to_display(prepared.images[i], mean, std)
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+        ax.contour(prepared.objects[i].numpy(), levels=[0.5], colors="white", linewidths=0.6)
+        for k, (name, pts) in enumerate(prepared.parts.items()):
+            y, x = (float(v) for v in pts[i])
+            if math.isnan(y):
+                continue
+            t, l, b, r = square_box(y, x, int(prepared.sizes[i]), h, w)
+            ax.add_patch(Rectangle((l - 0.5, t - 0.5), r - l, b - t, fill=False, ec=colours[k % 10], lw=1.5))
+        ax.set_title(prepared.names[i], fontsize=8)
+    fig.legend(handles=[Patch(fill=False, ec=colours[k % 10], label=p) for k, p in enumerate(prepared.parts)],
+               loc="lower center", ncol=len(prepared.parts), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def correspondence_claims(result: Correspondence, control: Correspondence | None = None) -> Any:
+    """Zeiler & Fergus's reading of Table 1 beside this run's, with verdicts.
+
+    The paper: masked parts score below random object regions at layer 5
+    (some correspondence), and the scores are closer at layer 7. Verdicts
+    here: *below random* when every part's score is under the random mean at
+    the lower layer; *closer higher up* when the gap (random mean minus the
+    parts' mean) is smaller at the last layer than at the first. A control
+    (an untrained copy of the network, :func:`untrained_like`) shows how much
+    of the pattern the architecture and the masks give without learning; with
+    it, a third row: *learned* when the network's gap at the lower layer is
+    positive and larger than the control's.
+    """
+    from .tables import Table
+
+    def measured(r: Correspondence) -> list[str]:
+        first, last = r.layers[0], r.layers[-1]
+        below = sum(r.below_random(first, p) for p in r.parts)
+        m, sd = r.random_mean(first)
+        out = [f"{below} of {len(r.parts)} parts below the random mean at {first}: "
+               + ", ".join(f"{p} {r.score[first][p]:.3f}" for p in r.parts) + f" vs random {m:.3f} ± {sd:.3f}"]
+        out.append(f"gap (random − parts) {r.gap(first):+.4f} at {first}, {r.gap(last):+.4f} at {last}")
+        return out
+
+    def verdicts(r: Correspondence) -> list[str]:
+        first, last = r.layers[0], r.layers[-1]
+        below = all(r.below_random(first, p) for p in r.parts)
+        return ["holds" if below else "does not hold", "holds" if r.gap(last) < r.gap(first) else "does not hold"]
+
+    claims = [f"masked parts score below random object regions at {result.layers[0]} (correspondence)",
+              f"the scores are closer together at {result.layers[-1]}"]
+    rows = []
+    for i, claim in enumerate(claims):
+        row = [claim, measured(result)[i], verdicts(result)[i]]
+        if control is not None:
+            row += [measured(control)[i], verdicts(control)[i]]
+        rows.append(row)
+    header = ["Zeiler & Fergus (§4.3, Table 1)", "this network", "verdict"]
+    if control is not None:
+        header += ["untrained control", "control's verdict"]
+        first = result.layers[0]
+        mine, theirs = result.gap(first), control.gap(first)
+        rows.append([f"the correspondence is learned: the gap at {first} exceeds an untrained copy's",
+                     f"gap {mine:+.4f} against the control's {theirs:+.4f}",
+                     "holds" if mine > theirs and mine > 0 else "does not hold", "", ""])
+    return Table(header, rows, "The paper's reading of Table 1 beside this run")
+
+
+def annotation_format(path: str | Path = PARTS_PATH) -> str:
+    """How to annotate new images: the file's ``format`` entry and one annotated image, as text."""
+    raw = _load(path)
+    sets = raw.get("sets", {})
+    name, first = next(iter(sets.items()))
+    entry = json.dumps(first["images"][0])
+    head = {k: v for k, v in first.items() if k not in ("images", "annotation", "part_notes")}
+    return (f"{raw.get('format', '')}\n\nExample, set {name!r}: " + json.dumps(head) +
+            f"\nwith images such as {entry}")

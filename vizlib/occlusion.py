@@ -66,8 +66,11 @@ __all__ = [
     "occlusion_readings",
     "OcclusionReadings",
     "readings_table",
+    "occlusion_claims",
     "plot_occlusion",
     "occlusion_explorer",
+    "object_of",
+    "other_images",
 ]
 
 #: Bytes of activations one batch may use on the CPU (the GPU uses half its free memory).
@@ -324,18 +327,14 @@ class OcclusionMaps:
 # --------------------------------------------------------------------------- the sweep
 
 
-class _NotReached(Exception):
-    pass
-
-
 class Occlusion:
     """An occlusion sweep over a network: one verb, :meth:`sweep`.
 
     Args:
         net: a :class:`~vizlib.Net` (its transform prepares images, its
             ``mean``/``std`` give the grey, its categories name the labels)
-            or an ``nn.Module`` (then pass prepared tensors, and ``mean``/``std``
-            or ``grey``-less use: the fill is 0, the mean of centred inputs).
+            or an ``nn.Module`` (then pass prepared tensors, and ``mean`` and
+            ``std``; without them the fill is 0, the mean of centred inputs).
         layer: the layer of (b) and (c): paper name, module path or module
             (default: the top convolutional layer, :func:`top_conv_layer`).
         grey: the occluder's pixel value(s) (default: the mean the network subtracts).
@@ -707,6 +706,48 @@ def occlusion_maps(
     return Occlusion(net, layer, grey=grey, device=device).sweep(image, size, stride, target, **kwargs)
 
 
+# --------------------------------------------------------------------------- images for the chapter
+
+
+def object_of(example: Any, net: Any) -> torch.Tensor | None:
+    """Where an example image's object lies in ``net``'s input: ``(S, S)`` boolean, or ``None``.
+
+    A Fashion-MNIST garment: its own pixels (the silhouette on the black
+    background). A demo photo: the hand-drawn box around the object of its
+    ImageNet class (:func:`vizlib.demo_object_boxes`).
+
+    Args:
+        example: a :class:`vizlib.examples.Example` (``image``, ``name``).
+        net: the :class:`~vizlib.Net` whose input it is.
+    """
+    from .correspondence import demo_object_boxes, object_in_input
+
+    if example.image.ndim == 2:
+        return object_in_input(example.image, net, level=0)
+    box = demo_object_boxes().get(example.name)
+    return None if box is None else object_in_input(example.image, net, box=box)
+
+
+def other_images(net: Any, shown: Sequence[Any], limit: int | None = None) -> Any:
+    """The chapter's dataset for ``net`` without the images ``shown``: where (c)'s other images come from.
+
+    Args:
+        net: a :class:`~vizlib.Net`.
+        shown: :class:`vizlib.examples.Example` images to leave out.
+        limit: at most this many images.
+
+    Returns:
+        A :class:`vizlib.examples.ExampleDataset` of ``(tensor, label)`` items.
+    """
+    from .examples import ExampleDataset, example_dataset
+
+    data = example_dataset(net)
+    keep = [i for i in range(len(data)) if not any(np.array_equal(data.raw(i), ex.image) for ex in shown)]
+    keep = keep[:limit] if limit is not None else keep
+    return ExampleDataset([data.images[i] for i in keep], [int(data.labels[i]) for i in keep], net,
+                          f"{data.description}, without the {len(shown)} images shown")
+
+
 # --------------------------------------------------------------------------- readings
 
 
@@ -725,6 +766,10 @@ class OcclusionReadings:
         on_object: share of the most damaging positions (lowest tenth of (d)) whose
             square centre lies on the object (``None`` without an object mask).
         object_share: share of all positions whose centre lies on the object (chance level).
+        projection_ratio: the share of (c)'s energy (squared projection) under the square
+            where (b) is lowest, over the share of the image that square covers: above 1 when
+            the occluder that silences the map covers what its projection shows (``None``
+            without a projection).
     """
 
     name: str
@@ -742,6 +787,7 @@ class OcclusionReadings:
     label_changes: float
     on_object: float | None
     object_share: float | None
+    projection_ratio: float | None = None
 
     @property
     def localises(self) -> bool | None:
@@ -784,6 +830,13 @@ def occlusion_readings(
         worst = torch.argsort(p, stable=True)[:k]
         on_object = float(on.flatten()[worst].double().mean())
         share = float(on.double().mean())
+    ratio = None
+    if maps.projection is not None:
+        energy = maps.projection.full(0).detach().double().pow(2).sum(0)
+        total = float(energy.sum())
+        if total > 0:
+            under = float(energy[ay : ay + maps.size, ax : ax + maps.size].sum()) / total
+            ratio = under / (maps.size * maps.size / energy.numel())
     return OcclusionReadings(
         name=name, target=maps.target, target_name=maps.class_name(maps.target),
         base_probability=maps.base_probability, lowest_probability=float(maps.probability.min()),
@@ -792,7 +845,7 @@ def occlusion_readings(
         distance=float(math.hypot(ly - ay, lx - ax)),
         same_place=abs(ly - ay) < maps.size and abs(lx - ax) < maps.size,
         label_changes=float((maps.label != maps.base_label).double().mean()),
-        on_object=on_object, object_share=share,
+        on_object=on_object, object_share=share, projection_ratio=ratio,
     )
 
 
@@ -810,6 +863,42 @@ def readings_table(readings: Sequence[OcclusionReadings]) -> Any:
     return Table(["image", "class", "p unoccluded", "lowest p", "(d) lowest at", "(b) lowest at",
                   "same place", "labels changed", "on object (worst 10%) vs chance"], rows,
                  "Occlusion readings: where the class probability (d) and the strongest map (b) drop")
+
+
+def occlusion_claims(readings: Sequence[OcclusionReadings]) -> Any:
+    """Zeiler & Fergus's three readings of Fig. 7 beside what these sweeps measured, with verdicts.
+
+    Rules: the model *localises the object* on an image when the lowest tenth
+    of (d) falls on the object more often than chance (images with an object
+    region only); the map's projection *shows what silences it* when the
+    square where (b) is lowest covers more of (c)'s energy than its share of
+    the image (ratio above 1); the classifier's sensitivity is *not always
+    where the strongest feature is* when, on at least one image, the squares
+    where (b) and (d) are lowest do not overlap.
+    """
+    from .tables import Table
+
+    n = len(readings)
+    loc = [r for r in readings if r.localises is not None]
+    k_loc = sum(bool(r.localises) for r in loc)
+    proj = [r for r in readings if r.projection_ratio is not None]
+    k_proj = sum(r.projection_ratio > 1 for r in proj)  # type: ignore[operator]
+    k_apart = sum(not r.same_place for r in readings)
+    drops = ", ".join(f"{r.base_probability:.3g}→{r.lowest_probability:.3g}" for r in readings)
+    rows = [
+        ["the model localises the object: p(true class) drops when the object is covered",
+         f"p unoccluded→lowest: {drops}; worst tenth on the object more than chance on {k_loc} of {len(loc)} images",
+         ("holds" if k_loc == len(loc) else "holds on some" if k_loc else "does not hold") if loc else "no object regions"],
+        ["covering what the strongest map's projection shows silences that map (b)",
+         "energy of (c) under the square where (b) is lowest, over that square's share of the image: "
+         + ", ".join(f"{r.projection_ratio:.2f}" for r in proj),
+         ("holds" if k_proj == len(proj) else "holds on some" if k_proj else "does not hold") if proj else "no projections"],
+        ["the classifier's sensitivity is not always where the strongest feature is",
+         f"(b) and (d) lowest at different places on {k_apart} of {n} images",
+         "holds" if k_apart else "not seen here"],
+    ]
+    return Table(["Zeiler & Fergus (§4.2, Fig. 7)", "this run", "verdict"], rows,
+                 "The paper's readings beside these sweeps")
 
 
 # --------------------------------------------------------------------------- figures
@@ -909,8 +998,7 @@ def plot_occlusion(
             ax[3].imshow(_mosaic(projs, int(math.ceil(math.sqrt(k))) if k else 1), cmap=grey, vmin=0, vmax=1)
             ax[3].set_title(f"(c) map {m.channel}: top {k} on other images", fontsize=8)
             col = 4
-        im_d = ax[col].imshow(m.probability.numpy(), extent=ext, cmap="viridis", vmin=0,
-                              vmax=max(float(m.probability.max()), 1e-12))
+        im_d = ax[col].imshow(m.probability.numpy(), extent=ext, cmap="viridis")
         ax[col].set_title(f"(d) p({_short(m.class_name(m.target))})", fontsize=8)
         fig.colorbar(im_d, ax=ax[col], fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
         labels, counts = torch.unique(m.label, return_counts=True)
@@ -949,6 +1037,7 @@ def occlusion_explorer(
     size: int | None = None,
     stride: int | None = None,
     others: Any = None,
+    maps: Sequence[OcclusionMaps] | None = None,
     progress: bool = False,
 ) -> Any:
     """Pick an image, the occluder's size and stride, and a class; see Fig. 7 for it.
@@ -963,6 +1052,7 @@ def occlusion_explorer(
         sizes: range of the size slider (default: 1/28 to 1/2 of the image side).
         size, stride: starting values.
         others: a :class:`~vizlib.TopActivations` for (c') (maps not collected there show empty).
+        maps: sweeps already made of these images, in the same order (they are reused, not redone).
 
     Returns:
         An ipywidgets widget.
@@ -988,6 +1078,9 @@ def occlusion_explorer(
                      description="class")
     out = W.Output()
     cache: dict[tuple[str, int, int], OcclusionMaps] = {}
+    for name, m in zip(images, maps or []):
+        if m.probabilities is not None:
+            cache[(name, m.size, m.stride)] = m
 
     def show(*_: object) -> None:
         out.clear_output(wait=True)
