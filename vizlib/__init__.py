@@ -90,6 +90,9 @@ from .occlusion import (
     plot_occlusion,
     readings_table,
     top_conv_layer,
+    object_of,
+    occlusion_claims,
+    other_images,
 )
 from .correspondence import (
     ZEILER_TABLE1,
@@ -100,6 +103,11 @@ from .correspondence import (
     object_in_input,
     part_set,
     part_sets,
+    plot_parts,
+    table1,
+    untrained_like,
+    correspondence_claims,
+    annotation_format,
 )
 from .data import (
     DEMO_IMAGES,
@@ -285,6 +293,14 @@ __all__ = [
     "object_in_input",
     "part_set",
     "part_sets",
+    "object_of",
+    "other_images",
+    "plot_parts",
+    "table1",
+    "untrained_like",
+    "occlusion_claims",
+    "correspondence_claims",
+    "annotation_format",
     "DEMO_IMAGES",
     "FASHION_MNIST_CLASSES",
     "DatasetUnavailable",
