@@ -66,13 +66,16 @@ def _lrn() -> nn.LocalResponseNorm:
 
 
 def _classifier(in_features: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:
+    # Dropout on the outputs of fc6 and fc7, where Krizhevsky et al. put it
+    # ("the first two fully-connected layers"); torchvision drops the input of
+    # fc6 instead, which for these small nets means half of only 256 features.
     return nn.Sequential(
-        nn.Dropout(p=dropout),
         nn.Linear(in_features, hidden),
         nn.ReLU(inplace=True),
         nn.Dropout(p=dropout),
         nn.Linear(hidden, hidden),
         nn.ReLU(inplace=True),
+        nn.Dropout(p=dropout),
         nn.Linear(hidden, num_classes),
     )
 
