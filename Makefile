@@ -28,8 +28,10 @@ test: venv
 lab: venv
 	$(VENV)/bin/jupyter lab book
 
+# Speed measurements (minutes; Captum is installed for the comparisons). Not part of the tests.
 bench: venv
-	$(PY) benchmarks/run_all.py
+	$(PY) -m pip install --quiet "captum>=0.7,<1"
+	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf _build .jupyter_cache
