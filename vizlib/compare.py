@@ -45,7 +45,6 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 from tqdm.auto import tqdm
@@ -59,6 +58,7 @@ from .tables import Table
 
 __all__ = [
     "NET_LABELS",
+    "VASHISHTH_CALTECH101_ACCURACY",
     "DEMO_OBJECT_BOXES",
     "NoObjectRegion",
     "ObjectImage",
@@ -90,6 +90,7 @@ __all__ = [
     "energy_inside",
     "energy_by_stage",
     "energy_table",
+    "predictions_table",
     "first_layer_filters",
     "filter_spectrum",
     "rms_dominance",
@@ -109,6 +110,9 @@ __all__ = [
     "plot_layer_projections",
     "reconstruction_explorer",
 ]
+
+#: Vashishth §6.2: test accuracy of AlexNet and ZFNet trained on Caltech-101 with one recipe.
+VASHISHTH_CALTECH101_ACCURACY: dict[str, float] = {"alexnet": 0.7406, "zfnet": 0.7469}
 
 #: Display names of the architectures.
 NET_LABELS: dict[str, str] = {"alexnet": "AlexNet", "zfnet": "ZFNet", "vgg16": "VGG-16"}
@@ -241,15 +245,18 @@ def box_mask(shape: Sequence[int], box: Sequence[int]) -> np.ndarray:
     return m
 
 
-def garment_mask(image: np.ndarray, level: int = 0) -> np.ndarray:
-    """The garment's own pixels in a Fashion-MNIST image: those brighter than ``level`` (background is 0).
+def garment_mask(image: np.ndarray, level: int = 25) -> np.ndarray:
+    """The garment's own pixels in a Fashion-MNIST image: those brighter than ``level`` on the black background.
+
+    The default leaves out the faint speckle some images carry around the
+    garment (chapter 3 draws the line at the same grey level).
 
     Raises:
         NoObjectRegion: no pixel is brighter than ``level`` (a blank image).
 
     Example:
-        >>> garment_mask(np.array([[0, 3], [0, 200]], np.uint8)).tolist()
-        [[False, True], [False, True]]
+        >>> garment_mask(np.array([[0, 3], [30, 200]], np.uint8)).tolist()
+        [[False, False], [True, True]]
     """
     arr = np.asarray(image)
     if arr.ndim == 3:
@@ -505,7 +512,8 @@ def prepared_batches(net: Any, data: Any, batch_size: int = 32) -> Iterator[torc
     ``data`` may be an :class:`~vizlib.ImageSet` (uint8 images, prepared with
     the net's transform: a whole chunk at once when the transform can), a
     sequence of pictures or :class:`ObjectImage` (each prepared), a prepared
-    tensor ``(N, C, H, W)``, or any iterable of prepared images / batches /
+    tensor ``(N, C, H, W)``, a map-style dataset of prepared images or
+    ``(image, label)`` pairs, or any iterable of prepared images / batches /
     ``(images, labels)`` pairs (a ``DataLoader``).
     """
     from .data import ImageSet
@@ -525,6 +533,9 @@ def prepared_batches(net: Any, data: Any, batch_size: int = 32) -> Iterator[torc
             raise ValueError(f"a tensor of images must be (N, C, H, W); this one is {tuple(data.shape)}")
         yield from data.split(batch_size)
         return
+    if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.IterableDataset):
+        dataset = data
+        data = (dataset[i] for i in range(len(dataset)))  # a map-style dataset, in order
     pending: list[torch.Tensor] = []
     for item in data:
         if isinstance(item, (tuple, list)) and item and isinstance(item[0], torch.Tensor):
@@ -898,6 +909,12 @@ def energy_table(results: Sequence[SideBySide]) -> Table:
                  "Share of reconstruction energy inside the object, per stage")
 
 
+def predictions_table(results: Sequence[SideBySide]) -> Table:
+    """Each network's top predictions for each picture (Yu Fig. 6's right-hand column)."""
+    rows = [[r.image, v.name, "; ".join(f"{c} {p:.1%}" for c, p in v.predictions)] for r in results for v in r.views]
+    return Table(["image", "network", "top predictions (probability)"], rows, "Top predictions")
+
+
 # --------------------------------------------------------------------------- first-layer filters
 
 
@@ -919,7 +936,8 @@ class FilterSpectrum:
     Attributes:
         freqs: bin centres in cycles per input pixel (0 .. 0.5).
         profile: mean power at each radius, each filter's spectrum scaled to
-            unit total power, averaged over filters.
+            unit total power and averaged over filters, relative to a flat
+            spectrum (a single-pixel filter reads 1 everywhere).
         bands: band -> share of spectral energy (``low``, ``mid``, ``high``), averaged over filters.
         edges: the band edges in cycles per pixel.
         size: the FFT size the filters were zero-padded to.
@@ -978,7 +996,7 @@ def filter_spectrum(net: Any, size: int = 64, edges: tuple[float, float] = (1 / 
     keep = ring < nbins  # rings up to the Nyquist frequency 0.5; the corners beyond count in the bands only
     sums = np.bincount(ring[keep], weights=mean_power[keep], minlength=nbins)
     counts = np.bincount(ring[keep], minlength=nbins)
-    profile = sums / np.maximum(counts, 1)
+    profile = sums / np.maximum(counts, 1) * size * size  # a flat spectrum reads 1
     return FilterSpectrum(np.arange(nbins) / size, profile, bands, (lo, hi), size)
 
 
@@ -1218,7 +1236,10 @@ def _rule_names(rule: str) -> list[str]:
     try:
         tree = ast.parse(rule, mode="eval")
     except SyntaxError as exc:
-        raise ValueError(f"the rule {rule!r} is not an expression: {exc.msg}") from exc
+        raise ValueError(
+            f"the rule {rule!r} is not an expression ({exc.msg}); names in a rule must be Python identifiers "
+            "that are not keywords (not 'with', 'if', ...)"
+        ) from exc
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED) or (isinstance(node, ast.Constant) and not isinstance(node.value, (int, float))):
             raise ValueError(
@@ -1518,7 +1539,7 @@ def plot_spectra(spectra: Mapping[str, FilterSpectrum]) -> Figure:
                 label=f"{label}: low {b['low']:.0%}, mid {b['mid']:.0%}, high {b['high']:.0%}")
     ax.set_xlim(0, 0.5)
     ax.set_xlabel("frequency (cycles per input pixel)")
-    ax.set_ylabel("mean power (each filter to unit total)")
+    ax.set_ylabel("power relative to a flat spectrum")
     ax.set_title("first-layer filters: radially averaged power spectrum", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -1572,14 +1593,19 @@ def reconstruction_explorer(results: Sequence[SideBySide], stage: int | None = N
                                 for s in range(1, stages + 1)], value=stage or stages, description="layer")
     out = W.Output()
 
-    def show(*_: object) -> None:
-        out.clear_output(wait=True)
+    def draw() -> None:
         with out:
             fig = plot_stage(results[pick.value], depth.value)
             display(fig)
             plt.close(fig)
 
+    def show(*_: object) -> None:
+        out.clear_output(wait=True)
+        draw()
+
     pick.observe(show, "value")
     depth.observe(show, "value")
-    show()
+    # The first drawing goes into the empty output without clear_output(wait=True): under
+    # nbclient (the book build) that call can hold the cell until its timeout (jupyter/nbclient#312).
+    draw()
     return W.VBox([W.HBox([pick, depth]), out])
