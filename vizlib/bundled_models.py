@@ -12,8 +12,9 @@ input instead of 224x224:
 
 * **AlexNet-style**: a large first filter with a large stride (11x11,
   stride 4), overlapping 3x3 stride-2 max pooling, five convolutions and
-  three dense layers with dropout 0.5. No response normalisation (as in
-  torchvision's AlexNet and Yu et al.'s retrained one).
+  three dense layers with dropout 0.5 on the outputs of fc6 and fc7. No
+  response normalisation (as in torchvision's AlexNet and Yu et al.'s
+  retrained one).
   Sizes: 64 -> c1 16 -> p1 8 -> c2 8 -> p2 4 -> c3..c5 4 -> p5 2.
 * **ZFNet-style**: the same net with Zeiler's fixes (§4.1 and Fig. 3): a
   smaller first filter at half the stride (7x7, stride 2), contrast
