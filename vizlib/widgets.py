@@ -18,6 +18,31 @@ from .plotting import plot_receptive_field
 __all__ = ["architecture_explorer", "receptive_field_explorer", "deconvnet_explorer"]
 
 
+def _draw(out: W.Output, draw: Callable[[], None], first: bool) -> None:
+    """Show what ``draw`` displays in ``out``.
+
+    The first drawing happens while the notebook cell runs: there it is
+    captured and set as the widget's outputs directly, because an Output
+    widget used as a context manager (and ``clear_output(wait=True)``) during
+    execution can stall a headless executor (nbclient) waiting for a front
+    end. Later drawings, on user interaction, replace the contents normally.
+    """
+    if first:
+        from IPython.utils.capture import capture_output
+
+        with capture_output() as cap:
+            draw()
+        outputs = []
+        if cap.stdout:
+            outputs.append({"output_type": "stream", "name": "stdout", "text": cap.stdout})
+        outputs += [{"output_type": "display_data", "data": o.data, "metadata": o.metadata} for o in cap.outputs]
+        out.outputs = tuple(outputs)
+        return
+    out.clear_output(wait=True)
+    with out:
+        draw()
+
+
 def _builders() -> dict[str, Callable[[], nn.Module]]:
     from . import models
 
@@ -42,18 +67,19 @@ def architecture_explorer(
                        continuous_update=False)
     out = W.Output()
 
-    def show(*_: object) -> None:
-        out.clear_output(wait=True)
-        with out:
-            model = models[pick.value]
-            try:
-                display(summary(model, size.value))
-            except InputTooSmall as exc:
-                print(f"{exc}\n(smallest input this network accepts: {min_input_size(model)})")
+    def content() -> None:
+        model = models[pick.value]
+        try:
+            display(summary(model, size.value))
+        except InputTooSmall as exc:
+            print(f"{exc}\n(smallest input this network accepts: {min_input_size(model)})")
+
+    def show(*_: object, first: bool = False) -> None:
+        _draw(out, content, first)
 
     pick.observe(show, "value")
     size.observe(show, "value")
-    show()
+    show(first=True)
     return W.VBox([W.HBox([pick, size]), out])
 
 
@@ -73,19 +99,20 @@ def receptive_field_explorer(image: np.ndarray, model: nn.Module, layer: str | N
             s.max = side - 1
             s.value = min(s.value, side - 1)
 
-    def show(*_: object) -> None:
-        out.clear_output(wait=True)
-        with out:
-            fig = plot_receptive_field(image, model, pick.value, ys.value, xs.value)
-            display(fig)
-            plt.close(fig)
+    def content() -> None:
+        fig = plot_receptive_field(image, model, pick.value, ys.value, xs.value)
+        display(fig)
+        plt.close(fig)
 
+    def show(*_: object, first: bool = False) -> None:
+        _draw(out, content, first)
+
+    limits()
+    ys.value = xs.value = ys.max // 2  # set before observing: the first drawing is below
     pick.observe(limits, "value")
     for w in (pick, ys, xs):
         w.observe(show, "value")
-    limits()
-    ys.value = xs.value = ys.max // 2
-    show()
+    show(first=True)
     return W.VBox([W.HBox([pick, ys, xs]), out])
 
 
@@ -117,27 +144,28 @@ def deconvnet_explorer(net: Any, examples: list, tops: dict | None = None, layer
     def bound(*_: object) -> None:
         pick_map.max = channels(pick_layer.value) - 1
 
-    def show(*_: object) -> None:
-        out.clear_output(wait=True)
-        with out:
-            ex = examples[pick_img.value]
-            x = ex.tensor(net)
-            proj = dn.project(x, pick_layer.value, pick_map.value, progress=False)
-            if bool(proj.empty[0]):
-                print(f"map {pick_map.value} of {pick_layer.value} has no positive activation on this image")
-            else:
-                fig = plot_projection(to_display(x, net.mean, net.std), proj, 0)
-                display(fig)
-                plt.close(fig)
-            top = (tops or {}).get(pick_layer.value)
-            if top is not None and top.channels is not None and pick_map.value in [int(c) for c in top.channels]:
-                fig = plot_top_grid(top, [pick_map.value], per_row=1)
-                display(fig)
-                plt.close(fig)
+    def content() -> None:
+        ex = examples[pick_img.value]
+        x = ex.tensor(net)
+        proj = dn.project(x, pick_layer.value, pick_map.value, progress=False)
+        if bool(proj.empty[0]):
+            print(f"map {pick_map.value} of {pick_layer.value} has no positive activation on this image")
+        else:
+            fig = plot_projection(to_display(x, net.mean, net.std), proj, 0)
+            display(fig)
+            plt.close(fig)
+        top = (tops or {}).get(pick_layer.value)
+        if top is not None and top.channels is not None and pick_map.value in [int(c) for c in top.channels]:
+            fig = plot_top_grid(top, [pick_map.value], per_row=1)
+            display(fig)
+            plt.close(fig)
 
+    def show(*_: object, first: bool = False) -> None:
+        _draw(out, content, first)
+
+    bound()
     pick_layer.observe(bound, "value")
     for w in (pick_img, pick_layer, pick_map):
         w.observe(show, "value")
-    bound()
-    show()
+    show(first=True)
     return W.VBox([W.HBox([pick_img, pick_layer, pick_map]), out])
