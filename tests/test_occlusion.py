@@ -534,3 +534,28 @@ def test_object_of_and_other_images():
     cat = example_images(photo_net, 1)[0]
     box = object_of(cat, photo_net)
     assert box.shape == (224, 224) and bool(box.any())
+
+
+def test_explorer_reuses_sweeps_and_follows_the_controls(images):
+    from vizlib.occlusion import occlusion_explorer
+
+    net = small_net()
+    occ = Occlusion(net, mean=MEAN, std=STD)
+    maps = occ.sweep_many(images[:2], 8, 4, targets=[1, 2], progress=False)
+    calls = []
+    original = Occlusion.sweep
+    Occlusion.sweep = lambda self, *a, **k: calls.append(a) or original(self, *a, **k)  # type: ignore[method-assign]
+    try:
+        w = occlusion_explorer(net, {"a": (images[0], 1), "b": (images[1], 2)}, size=8, stride=4, maps=maps)
+        assert calls == []  # the first drawing reuses the sweep given
+        pick, cls = w.children[0].children
+        size, stride = w.children[1].children
+        cls.value = 5  # another class: no new sweep
+        assert calls == []
+        pick.value = "b"
+        assert calls == [] and cls.value == 2
+        stride.value = 8
+        assert len(calls) == 1
+    finally:
+        Occlusion.sweep = original  # type: ignore[method-assign]
+        matplotlib.pyplot.close("all")

@@ -930,6 +930,11 @@ def _mosaic(images: list[np.ndarray], cols: int) -> np.ndarray:
     return out
 
 
+def _shown(a: np.ndarray) -> np.ndarray:
+    """An image array matplotlib can draw: channels other than 1 or 3 are averaged to grey."""
+    return a.mean(-1) if a.ndim == 3 and a.shape[-1] not in (3, 4) else a
+
+
 def plot_occlusion(
     maps: OcclusionMaps | Sequence[OcclusionMaps],
     *,
@@ -968,10 +973,10 @@ def plot_occlusion(
     fig, axes = plt.subplots(len(items), ncol, figsize=(2.9 * ncol, 3.3 * len(items)), squeeze=False)
     for row, (m, ax) in enumerate(zip(items, axes)):
         H, W = m.image.shape[-2:]
-        img = to_display(m.image, m.mean, m.std)
+        img = _shown(to_display(m.image, m.mean, m.std))
         grey = "gray" if img.ndim == 2 else None
         ly, lx = m.lowest("probability")
-        ax[0].imshow(to_display(m.occluded(ly, lx), m.mean, m.std), cmap=grey, vmin=0, vmax=1)
+        ax[0].imshow(_shown(to_display(m.occluded(ly, lx), m.mean, m.std)), cmap=grey, vmin=0, vmax=1)
         ax[0].add_patch(Rectangle((lx - 0.5, ly - 0.5), m.size, m.size, fill=False, ec="red", lw=1))
         ax[0].set_title((titles[row] if titles else f"{_short(m.class_name(m.target), 22)}") + "\n(a) occluded", fontsize=8)
         ext = _extent(m)
@@ -980,7 +985,7 @@ def plot_occlusion(
         fig.colorbar(im_b, ax=ax[1], fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
         if m.projection is not None:
             full = m.projection.full(0)
-            ax[2].imshow(normalize_projection(full), cmap=grey)
+            ax[2].imshow(_shown(normalize_projection(full)), cmap=grey)
             t, l, b, r = m.projection.boxes[0].tolist()
             ax[2].add_patch(Rectangle((l - 0.5, t - 0.5), r - l, b - t, fill=False, ec="black", lw=1.5))
         else:
@@ -991,7 +996,7 @@ def plot_occlusion(
             try:
                 projs = others.projection_images(m.channel, clip=False)
                 empty = others.empty[m.channel].tolist()
-                projs = [np.full_like(p, 0.5) if e else p for p, e in zip(projs, empty)]
+                projs = [np.full_like(_shown(p), 0.5) if e else _shown(p) for p, e in zip(projs, empty)]
             except ValueError:
                 projs = []
             k = len(projs)
@@ -1082,8 +1087,7 @@ def occlusion_explorer(
         if m.probabilities is not None:
             cache[(name, m.size, m.stride)] = m
 
-    def show(*_: object) -> None:
-        out.clear_output(wait=True)
+    def draw() -> None:
         with out:
             key = (pick.value, size_w.value, stride_w.value)
             try:
@@ -1104,12 +1108,20 @@ def occlusion_explorer(
             display(fig)
             plt.close(fig)
 
+    def show(*_: object) -> None:
+        out.clear_output(wait=True)
+        draw()
+
     def new_image(*_: object) -> None:
-        cls.value = images[pick.value][1]
-        show()
+        if cls.value != images[pick.value][1]:
+            cls.value = images[pick.value][1]  # its observer redraws
+        else:
+            show()
 
     pick.observe(new_image, "value")
     for w in (size_w, stride_w, cls):
         w.observe(show, "value")
-    show()
+    # The first drawing goes into the empty output without clear_output(wait=True): under
+    # nbclient (the book build) that call can hold the cell until its timeout (jupyter/nbclient#312).
+    draw()
     return W.VBox([W.HBox([pick, cls]), W.HBox([size_w, stride_w]), out])
