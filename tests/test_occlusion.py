@@ -548,6 +548,7 @@ def test_explorer_reuses_sweeps_and_follows_the_controls(images):
     try:
         w = occlusion_explorer(net, {"a": (images[0], 1), "b": (images[1], 2)}, size=8, stride=4, maps=maps)
         assert calls == []  # the first drawing reuses the sweep given
+        assert w.children[2].outputs  # and is in the output widget
         pick, cls = w.children[0].children
         size, stride = w.children[1].children
         cls.value = 5  # another class: no new sweep

@@ -1066,6 +1066,8 @@ def occlusion_explorer(
     import matplotlib.pyplot as plt
     from IPython.display import display
 
+    from .widgets import _draw
+
     occ = Occlusion(net)
     first = next(iter(images.values()))[0]
     side = int(min(first.shape[-2:]))
@@ -1087,30 +1089,28 @@ def occlusion_explorer(
         if m.probabilities is not None:
             cache[(name, m.size, m.stride)] = m
 
-    def draw() -> None:
-        with out:
-            key = (pick.value, size_w.value, stride_w.value)
-            try:
-                if key not in cache:
-                    img, true = images[pick.value]
-                    cache[key] = occ.sweep(img, size_w.value, stride_w.value, true, progress=progress,
-                                           keep_probabilities=True)
-            except ValueError as exc:
-                print(exc)
-                return
-            m = cache[key]
-            view = copy.copy(m)
-            view.target = int(cls.value)
-            view.probability = m.for_class(int(cls.value))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fig = plot_occlusion(view, others=others, titles=[pick.value])
-            display(fig)
-            plt.close(fig)
+    def content() -> None:
+        key = (pick.value, size_w.value, stride_w.value)
+        try:
+            if key not in cache:
+                img, true = images[pick.value]
+                cache[key] = occ.sweep(img, size_w.value, stride_w.value, true, progress=progress,
+                                       keep_probabilities=True)
+        except ValueError as exc:
+            print(exc)
+            return
+        m = cache[key]
+        view = copy.copy(m)
+        view.target = int(cls.value)
+        view.probability = m.for_class(int(cls.value))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fig = plot_occlusion(view, others=others, titles=[pick.value])
+        display(fig)
+        plt.close(fig)
 
-    def show(*_: object) -> None:
-        out.clear_output(wait=True)
-        draw()
+    def show(*_: object, first: bool = False) -> None:
+        _draw(out, content, first)
 
     def new_image(*_: object) -> None:
         if cls.value != images[pick.value][1]:
@@ -1121,7 +1121,5 @@ def occlusion_explorer(
     pick.observe(new_image, "value")
     for w in (size_w, stride_w, cls):
         w.observe(show, "value")
-    # The first drawing goes into the empty output without clear_output(wait=True): under
-    # nbclient (the book build) that call can hold the cell until its timeout (jupyter/nbclient#312).
-    draw()
+    show(first=True)  # captured into the output directly: a headless executor can stall on Output contexts
     return W.VBox([W.HBox([pick, cls]), W.HBox([size_w, stride_w]), out])
