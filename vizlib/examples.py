@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .compare import energy_inside  # one definition of the measure, shared with chapters 6 and 7
 from .data import demo_images, fashion_mnist_sample
 from .model_sets import Net
 
@@ -123,17 +124,3 @@ def example_dataset(net: Net, limit: int | None = None) -> ExampleDataset:
     return ExampleDataset([img for _, img in photos], [d.imagenet_index for d, _ in photos], net,
                           "the skimage demo photos")
 
-
-def energy_inside(pixels: torch.Tensor, mask: torch.Tensor) -> float:
-    """Share of a projection's energy (squares summed over channels) that falls inside ``mask``.
-
-    Example:
-        >>> x = torch.zeros(1, 2, 2); x[0, 0, 0] = 3.0; x[0, 1, 1] = 4.0
-        >>> energy_inside(x, torch.tensor([[True, False], [False, False]]))
-        0.36
-    """
-    e = pixels.detach().double().pow(2).sum(0)
-    if e.shape != mask.shape:
-        raise ValueError(f"mask {tuple(mask.shape)} does not match the projection's {tuple(e.shape)}")
-    total = float(e.sum())
-    return float(e[mask].sum()) / total if total > 0 else 0.0
