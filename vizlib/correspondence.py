@@ -75,8 +75,9 @@ __all__ = [
 PARTS_PATH = Path(__file__).resolve().parent / "datasets" / "part_annotations.json"
 
 #: Zeiler & Fergus (2014), Table 1: mean feature sign change (mean ± std) when masking parts of
-#: 5 dog faces, and random parts of the object, at layers 5 and 7. Transcribed from the published
-#: paper (the plain-text copy in the project lacks the table).
+#: 5 dog faces, and random parts of the object, at layers 5 and 7. Transcribed from memory of the
+#: published paper (the plain-text copy in the project lacks the table): UNVERIFIED, check against the
+#: PDF before quoting. The book does not print these.
 ZEILER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
     "layer 5": {"right eye": (0.067, 0.007), "left eye": (0.069, 0.007), "nose": (0.079, 0.017),
                 "random": (0.107, 0.017)},
