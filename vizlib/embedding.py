@@ -1562,6 +1562,8 @@ def representation_explorer(
     import matplotlib.pyplot as plt
     from IPython.display import display
 
+    from .widgets import _draw
+
     cache: dict[tuple[str, int, float], RepresentationSpace] = dict(spaces or {})
     feats: dict[tuple[str, int], PatchFeatures] = {(k[0], k[1]): s.patches for k, s in cache.items()}
     start = value or (next(iter(cache)) if cache else (layers[-1], n_options[0], perplexities[min(2, len(perplexities) - 1)]))
@@ -1583,19 +1585,20 @@ def representation_explorer(
             cache[key] = representation_space(feats[(layer, n)], perplexity=p, seed=seed)
         return cache[key]
 
-    def draw(*_: object) -> None:
-        out.clear_output(wait=True)
-        with out:
-            try:
-                space = space_for(w_layer.value, int(w_n.value), float(w_p.value))
-                r = Region(w_x.value, w_y.value, w_s.value)
-                fig = plot_representation_space(space, [r], net=net, data=data, zoom_cells=12, n_filters=n_filters)
-                display(fig)
-                plt.close(fig)
-            except ValueError as exc:
-                print(exc)
+    def body() -> None:
+        try:
+            space = space_for(w_layer.value, int(w_n.value), float(w_p.value))
+            r = Region(w_x.value, w_y.value, w_s.value)
+            fig = plot_representation_space(space, [r], net=net, data=data, zoom_cells=12, n_filters=n_filters)
+            display(fig)
+            plt.close(fig)
+        except ValueError as exc:
+            print(exc)
+
+    def redraw(change: object) -> None:
+        _draw(out, body, first=False)
 
     for w in (w_layer, w_n, w_p, w_x, w_y, w_s):
-        w.observe(draw, "value")
-    draw()
+        w.observe(redraw, "value")
+    _draw(out, body, first=True)  # captured while the cell runs: no Output context (it can stall nbclient)
     return W.VBox([W.HBox([w_layer, w_n, w_p]), W.HBox([w_x, w_y, w_s]), out])
