@@ -66,7 +66,7 @@ def test_examples_for_each_set_and_energy_inside():
     x = torch.zeros(1, 2, 2)
     x[0, 0, 0], x[0, 1, 1] = 3.0, 4.0
     assert energy_inside(x, torch.tensor([[True, False], [False, False]])) == pytest.approx(9 / 25)
-    with pytest.raises(ValueError, match="the mask is \(3, 3\) but the visualisation is \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"the mask is \(3, 3\) but the visualisation is \(2, 2\)"):
         energy_inside(x, torch.ones(3, 3, dtype=torch.bool))
 
 

@@ -220,7 +220,7 @@ def test_strongest_map_is_the_deconvnet_projection_of_the_map_with_the_largest_a
 
 def test_leaves_the_model_as_it_was():
     model = alexnet_fmnist(seed=0).train()
-    model.classifier[1].weight.requires_grad_(False)
+    next(m for m in model.classifier if isinstance(m, nn.Linear)).weight.requires_grad_(False)
     before = copy.deepcopy(model.state_dict())
     flags = modes(model)
     grads = [p.requires_grad for p in model.parameters()]
