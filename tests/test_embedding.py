@@ -43,7 +43,7 @@ def images(n: int = 12, size: int = 8, seed: int = 0) -> torch.Tensor:
 
 def test_features_are_the_activations_at_the_sampled_positions():
     m, x = tiny(), images()
-    p = E.patch_features(m, "1", x, n=50, progress=False)
+    p = E.patch_features(m, "1", x, n=50, progress=False, device="cpu")
     with torch.no_grad():
         act = m[1](m[0](x))
     want = act[torch.as_tensor(p.image_index), :, torch.as_tensor(p.position[:, 0]), torch.as_tensor(p.position[:, 1])]
@@ -340,6 +340,7 @@ def test_filter_visualisations_match_top_patches():
     for c in (0, 1):
         np.testing.assert_array_equal(vis[c], want.projection_images(c)[0])
     assert E.top_filters(p, 0, 2) == np.argsort(-p.features[0], kind="stable")[:2].tolist()
+    assert hook_count(m) == 0 and E.filter_visualisations(m, p, x, [0])[0] is vis[0]  # cached
 
 
 def test_figure_and_widget():

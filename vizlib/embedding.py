@@ -47,8 +47,6 @@ Example::
 from __future__ import annotations
 
 import copy
-import math
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
