@@ -465,6 +465,8 @@ def test_figures_and_explorer():
     w = vl.reconstruction_explorer(results)
     pick, depth = w.children[0].children
     assert [o[1] for o in pick.options] == [0, 1] and depth.value == 5
+    first = w.children[1].outputs  # the starting state is drawn without a frontend
+    assert len(first) == 1 and first[0]["data"]["image/png"]
     depth.value = 2  # each change redraws with plot_stage (outside a kernel nothing is shown)
     pick.value = 1
     plt.close("all")

@@ -1451,7 +1451,7 @@ def plot_stage(result: SideBySide, stage: int) -> Figure:
         if v.mask is not None:
             axes[0][j].contour(v.mask.numpy().astype(float), levels=[0.5], colors="red", linewidths=0.8)
         top = v.predictions[0] if v.predictions else ("?", float("nan"))
-        axes[0][j].set_title(f"{v.name}: {top[0][:24]} ({top[1]:.0%})", fontsize=9)
+        axes[0][j].set_title(f"{v.name}: {top[0][:24]} ({top[1]:.1%})", fontsize=9)
         k = min(stage, len(v.layers)) - 1
         layer = v.layers[k]
         _show(axes[1][j], v.display(layer))
@@ -1593,19 +1593,30 @@ def reconstruction_explorer(results: Sequence[SideBySide], stage: int | None = N
                                 for s in range(1, stages + 1)], value=stage or stages, description="layer")
     out = W.Output()
 
-    def draw() -> None:
+    def show(*_: object) -> None:
+        out.clear_output(wait=True)
         with out:
             fig = plot_stage(results[pick.value], depth.value)
             display(fig)
             plt.close(fig)
 
-    def show(*_: object) -> None:
-        out.clear_output(wait=True)
-        draw()
-
     pick.observe(show, "value")
     depth.observe(show, "value")
-    # The first drawing goes into the empty output without clear_output(wait=True): under
-    # nbclient (the book build) that call can hold the cell until its timeout (jupyter/nbclient#312).
-    draw()
+    # The first drawing is set as the output's state rather than displayed into it: under
+    # nbclient (the book build), output captured by an Output widget makes the client write on
+    # the shell channel, which can hold the cell until its timeout (jupyter/nbclient#312).
+    fig = plot_stage(results[pick.value], depth.value)
+    out.outputs = (_png_output(fig),)
+    plt.close(fig)
     return W.VBox([W.HBox([pick, depth]), out])
+
+
+def _png_output(fig: Figure) -> dict[str, Any]:
+    """A figure as a notebook ``display_data`` output (PNG)."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": repr(fig)}}
