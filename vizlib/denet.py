@@ -1376,7 +1376,7 @@ def denet_explorer(nets: dict[str, Any], examples: dict[str, Sequence[DeNetImage
                        for i, c in enumerate(net.categories)]
         cls.value = pred
 
-    def refill(images: bool) -> None:
+    def refill(images: bool, first: bool = False) -> None:
         quiet[0] = True
         try:
             if images:
@@ -1385,21 +1385,25 @@ def denet_explorer(nets: dict[str, Any], examples: dict[str, Sequence[DeNetImage
             classes()
         finally:
             quiet[0] = False
-        show()
+        show(first=first)
 
-    def show(*_: object) -> None:
+    def content() -> None:
+        fig = denet_figure(nets[pick.value], examples[pick.value][img.value], cls.value, top=top.value,
+                           rectify=rect.value, denet=denets[pick.value])
+        display(fig)
+        plt.close(fig)
+
+    def show(*_: object, first: bool = False) -> None:
         if quiet[0] or cls.value is None or img.value is None:
             return
-        out.clear_output(wait=True)
-        with out:
-            fig = denet_figure(nets[pick.value], examples[pick.value][img.value], cls.value, top=top.value,
-                               rectify=rect.value, denet=denets[pick.value])
-            display(fig)
-            plt.close(fig)
+        # the first drawing runs while the cell executes: no Output context there (a headless executor stalls)
+        from .widgets import _draw
+
+        _draw(out, content, first)
 
     pick.observe(lambda *_: refill(True), "value")
     img.observe(lambda *_: None if quiet[0] else refill(False), "value")
     for w in (cls, top, rect):
         w.observe(show, "value")
-    refill(True)
+    refill(True, first=True)
     return W.VBox([W.HBox([pick, img]), W.HBox([cls, top, rect]), out])
