@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import platform
 import statistics
 import time
 import warnings
@@ -38,23 +37,13 @@ import torch
 from torch import nn
 
 import vizlib as vl
+from vizlib.device import cpu_name
 
 LAYERS = ("c1", "c2", "c3", "c4", "c5")
 
 
 def _now() -> float:
     return time.perf_counter()
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _sample(n_total: int, n: int) -> list[int]:
@@ -78,7 +67,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = vl.alexnet(seed=0).eval()
     image = torch.randn(3, args.size, args.size)
-    print(f"machine: {_cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__} with "
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__} with "
           f"{torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.1f} at start")
     print(f"AlexNet (untrained), one {args.size}×{args.size} image, top {args.top} of every map of "
           f"{', '.join(LAYERS)}\n")

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -38,17 +37,7 @@ import numpy as np
 import torch
 
 import vizlib as vl
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from vizlib.device import cpu_name
 
 
 def _load() -> str:
@@ -100,7 +89,7 @@ def main() -> None:
     images = vl.fashion_mnist_sample() if args.sample else vl.fashion_mnist_test()
     data = vl.PreparedImages(images, net)
     low, high = vl.equivalent_layers(net.model, net.input_size).layers
-    print(f"machine: {_cpu_name()}, {os.cpu_count()} CPUs visible, torch threads {torch.get_num_threads()}; "
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs visible, torch threads {torch.get_num_threads()}; "
           f"load average before: {_load()}")
     print(f"net: {args.arch}, {what}; data: {images.source}, {len(images)} images; layers {low} and {high}; "
           f"N = {args.n:,}; perplexity {args.perplexity:g}; {args.reps} repetitions")

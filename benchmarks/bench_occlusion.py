@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 import warnings
@@ -42,17 +41,7 @@ import warnings
 import torch
 
 import vizlib as vl
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from vizlib.device import cpu_name
 
 
 def _timed(fn) -> float:  # type: ignore[no-untyped-def]
@@ -100,7 +89,7 @@ def main() -> None:
     bs = args.batch_size or occ._auto_batch(*_per_image(occ, image))
     del probe
 
-    print(f"machine: {_cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
     print(f"AlexNet (untrained), 224×224 image, {args.size} px square at stride {args.stride}: {n} positions; "
           f"batch {bs} for vizlib and the floor; {args.repeats} repetitions, medians")

@@ -41,6 +41,7 @@ from vizlib.model_sets import Net
 from vizlib.models import alexnet, name_layers, vgg16, zfnet
 from vizlib.training import Preprocess
 
+from ._memory import RandomImages, peak_rss_during
 from .conftest import hook_count, modes
 
 
@@ -159,52 +160,15 @@ def test_sparsity_memory_is_flat_in_the_number_of_images():
     assert all(r() is None for r in acts)  # no activation kept
 
 
-class _Images(torch.utils.data.Dataset):
-    """Random 32x32 grey images made on demand: nothing held but the index."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return torch.randn(1, 32, 32, generator=torch.Generator().manual_seed(i))
-
-
-def _peak_rss_during(fn) -> int:
-    import threading
-    import time
-
-    import psutil
-
-    proc = psutil.Process()
-    peak, done = [proc.memory_info().rss], threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], proc.memory_info().rss)
-            time.sleep(0.002)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    try:
-        fn()
-    finally:
-        done.set()
-        t.join()
-    return peak[0]
-
-
 def test_sparsity_process_peak_memory_is_flat_for_10x_the_images():
     import psutil
 
     model = small_cnn()
-    run = lambda n: sparsity(model, _Images(n), batch_size=32, progress=False)  # noqa: E731
+    run = lambda n: sparsity(model, RandomImages(n, 32), batch_size=32, progress=False)  # noqa: E731
     assert run(64).images == 64
     base = psutil.Process().memory_info().rss
-    small = _peak_rss_during(lambda: run(64)) - base
-    large = _peak_rss_during(lambda: run(640)) - base
+    small = peak_rss_during(lambda: run(64)) - base
+    large = peak_rss_during(lambda: run(640)) - base
     # one batch and a few integers per map are all that is held: 10x the images, the same peak
     assert large - small < 20 * 2**20, (small, large)
 

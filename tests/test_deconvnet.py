@@ -554,3 +554,21 @@ def test_display_helpers(small_alexnet):
     assert normalize_projection(torch.zeros(1, 4, 4)).tolist() == [[0.5] * 4] * 4
     assert "c3" in repr(p)
     assert to_display(torch.zeros(3, 2, 2), (0.5,) * 3, (0.25,) * 3).shape == (2, 2, 3)
+
+
+def test_load_image_checks_size_after_the_nets_own_transform():
+    # A raw 28-pixel Fashion-MNIST image is fine for a bundled net whose transform
+    # blows it up to 64; the size check applies to what the network will see.
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from vizlib.bundled_models import alexnet_fmnist
+    from vizlib.training import Preprocess
+
+    model = alexnet_fmnist(seed=0)
+    net = SimpleNamespace(model=model, transform=Preprocess(64, 0.5, 0.25))
+    x = load_image(Image.new("L", (28, 28), 128), net)
+    assert x.shape == (1, 1, 64, 64)
+    with pytest.raises(InputTooSmall, match="28×28 pixels, smaller than this network accepts"):
+        load_image(Image.new("L", (28, 28), 128), model)  # no transform: the picture as it is

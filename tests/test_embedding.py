@@ -363,3 +363,17 @@ def test_figure_and_widget():
     plt.close("all")
     with pytest.raises(ValueError, match="fractions"):
         E.Region(1.5, 0.5)
+
+
+def test_image_budget_small_nets_see_everything_full_size_nets_48():
+    from types import SimpleNamespace
+
+    small, large = SimpleNamespace(input_size=32), SimpleNamespace(input_size=224)
+    assert vl.image_budget(small, 10_000) == 10_000
+    assert vl.image_budget(small, 10_000, smoke=True) == 400
+    assert vl.image_budget(small, 150, smoke=True) == 150  # never more than there are
+    assert vl.image_budget(large, 10_000) == 48
+    assert vl.image_budget(large, 10_000, smoke=True) == 6
+    assert vl.image_budget(object(), 100) == 48  # no input size: treated as a full-size net
+    with pytest.raises(ValueError, match="no images"):
+        vl.image_budget(small, 0)

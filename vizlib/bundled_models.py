@@ -92,7 +92,21 @@ def _init(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class SmallAlexNet(nn.Module):
+class _TorchvisionLayout(nn.Module):
+    """``features`` -> ``avgpool`` -> flatten -> ``classifier``, as torchvision's AlexNet and VGG."""
+
+    features: nn.Sequential
+    avgpool: nn.Module
+    classifier: nn.Sequential
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        return self.classifier(x)
+
+
+class SmallAlexNet(_TorchvisionLayout):
     """AlexNet-style net for 64x64 grey images (or ZFNet-style with ``zeiler=True``).
 
     Args:
@@ -100,7 +114,7 @@ class SmallAlexNet(nn.Module):
         in_channels: 1 for Fashion-MNIST.
         widths: filters of c1..c5.
         hidden: units of fc6 and fc7.
-        dropout: dropout probability before fc6 and fc7.
+        dropout: dropout probability on the outputs of fc6 and fc7.
         zeiler: build the ZFNet-style variant (7x7 stride-2 c1, stride-2 c2,
             contrast normalisation after p1 and p2).
 
@@ -155,12 +169,6 @@ class SmallAlexNet(nn.Module):
         self.classifier = _classifier(w5 * 2 * 2, hidden, num_classes, dropout)
         _init(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)
-        x = self.avgpool(x)
-        x = torch.flatten(x, 1)
-        return self.classifier(x)
-
 
 class SmallZFNet(SmallAlexNet):
     """ZFNet-style net: :class:`SmallAlexNet` with Zeiler's changes (see the module docs).
@@ -175,7 +183,7 @@ class SmallZFNet(SmallAlexNet):
         super().__init__(num_classes, zeiler=True, **kwargs)  # type: ignore[arg-type]
 
 
-class SmallVGG(nn.Module):
+class SmallVGG(_TorchvisionLayout):
     """VGG-style net for 32x32 grey images: five groups of 3x3 convolutions, 2x2 pooling.
 
     Args:
@@ -184,7 +192,7 @@ class SmallVGG(nn.Module):
         widths: filters in groups 1..5.
         depths: convolutions in groups 1..5 (VGG-16: 2, 2, 3, 3, 3).
         hidden: units of fc6 and fc7.
-        dropout: dropout probability before fc6 and fc7.
+        dropout: dropout probability on the outputs of fc6 and fc7.
 
     Example:
         >>> SmallVGG()(torch.zeros(2, 1, 32, 32)).shape
@@ -213,12 +221,6 @@ class SmallVGG(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.classifier = _classifier(cin, hidden, num_classes, dropout)
         _init(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)
-        x = self.avgpool(x)
-        x = torch.flatten(x, 1)
-        return self.classifier(x)
 
 
 def alexnet_fmnist(*, num_classes: int = 10, seed: int | None = None, **kwargs: object) -> nn.Module:

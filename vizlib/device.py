@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["device", "resolve_device"]
+__all__ = ["device", "resolve_device", "cpu_name"]
 
 
 def device(prefer: str | None = None) -> torch.device:
@@ -67,3 +67,22 @@ def resolve_device(dev: torch.device | str | None, module: torch.nn.Module | Non
         for b in module.buffers():
             return b.device
     return torch.device("cpu")
+
+
+def cpu_name() -> str:
+    """The processor's model name (from ``/proc/cpuinfo`` on Linux), for benchmark and training records.
+
+    Example:
+        >>> isinstance(cpu_name(), str)
+        True
+    """
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"

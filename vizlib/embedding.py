@@ -70,6 +70,7 @@ from .topk import TopActivations, TopKMiner
 
 __all__ = [
     "PreparedImages",
+    "image_budget",
     "PatchFeatures",
     "patch_features",
     "available_patches",
@@ -169,6 +170,32 @@ class PreparedImages(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         return self.batch([i])[0], int(self.labels[i])
+
+
+def image_budget(net: Any, available: int, *, smoke: bool = False) -> int:
+    """How many images of a set to feed a network in a chapter, by what one image costs it.
+
+    The small bundled nets (inputs of at most 64 pixels) are cheap: they see
+    every available image (400 under test). The full-size nets (224 pixels)
+    cost about a hundred times more per image, so they see 48 (6 under test).
+
+    Args:
+        net: a :class:`~vizlib.Net` (or anything with ``input_size``; 224 if absent).
+        available: images in the set.
+        smoke: the shrunken workload of the book under test (``VIZLIB_SMOKE``).
+
+    Returns:
+        The number of images, never more than ``available``.
+
+    Example:
+        >>> image_budget(vl.load("vgg16", "bundled"), 10_000)  # doctest: +SKIP
+        10000
+    """
+    if available < 1:
+        raise ValueError(f"no images to choose from (available={available}); load an image set first")
+    small = int(getattr(net, "input_size", 0) or 224) <= 64
+    wanted = (400 if smoke else available) if small else (6 if smoke else 48)
+    return min(wanted, available)
 
 
 def _normalisation(net: Any, data: Any) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:

@@ -296,7 +296,11 @@ def load_image(
                     f"Fix: pass convert=True (or img.convert({mode!r}) yourself)"
                 )
             img = img.convert(mode)
-        if model is not None:
+        # Without a transform the picture goes in as it is: check its size here
+        # with a fix that fits. A transform (a bundled net's blows 28-pixel
+        # Fashion-MNIST up to 64) may resize: then what counts is its output,
+        # checked by check_image below.
+        if model is not None and transform is None:
             smallest = _min_size(model)
             if min(img.size) < smallest:
                 raise InputTooSmall(

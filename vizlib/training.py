@@ -44,7 +44,7 @@ from torch import nn
 from .bundled_models import BUNDLED_BUILDERS, FMNIST_INPUT_SIZE
 from .data import ImageSet, fashion_mnist, fashion_mnist_sample, DatasetUnavailable
 from .device import device as best_device
-from .device import resolve_device
+from .device import cpu_name, resolve_device
 from .hooks import preserved
 
 __all__ = [
@@ -246,11 +246,13 @@ class TrainConfig:
         lr_factor: the learning rate is multiplied by this when the validation
             loss plateaus.
         patience: epochs without improvement of the validation loss before
-            annealing (0: anneal after the first epoch that does not improve).
+            annealing (1: anneal after two epochs in a row that do not improve;
+            0 anneals on the first noisy epoch, which in session-1 runs cut the
+            1e-2 phase to six epochs and left the nets under-trained).
         plateau: the smallest relative fall of the validation loss that
             counts as an improvement (0.01: a fall of less than 1 % is a plateau).
-        min_lr: the learning rate is never annealed below this (1e-3: in the
-            few epochs the bundled nets train, it is annealed once, 1e-2 -> 1e-3).
+        min_lr: the learning rate is never annealed below this (1e-4: at most
+            two annealings, 1e-2 -> 1e-3 -> 1e-4).
         renorm: Zeiler's filter renormalisation after every step.
         renorm_radius: the RMS radius (Zeiler: 0.1).
         crop_pad: random crops shift images by up to this many pixels.
@@ -267,9 +269,9 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     lr_factor: float = 0.1
-    patience: int = 0
+    patience: int = 1
     plateau: float = 0.01
-    min_lr: float = 1e-3
+    min_lr: float = 1e-4
     renorm: bool = True
     renorm_radius: float = 0.1
     crop_pad: int = 2
@@ -576,12 +578,7 @@ def _split_train_val(train_set: ImageSet, val_size: int, seed: int) -> tuple[Ima
 def _device_words(dev: torch.device) -> str:
     if dev.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(dev)})"
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     return f"{dev.type} ({cpu}; torch threads {torch.get_num_threads()}, {os.cpu_count()} cores visible)"
 
 
