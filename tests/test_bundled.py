@@ -189,3 +189,15 @@ def test_transform_accepts_pil_and_colour():
     assert net.transform(Image.fromarray(rgb)).shape == (1, 32, 32)
     grey = torch.full((1, 32, 32), -net.mean[0] / net.std[0])
     torch.testing.assert_close(net.transform(rgb), grey)
+
+
+@needs_checkpoints
+def test_bundled_table_lists_every_shipped_record():
+    table = vl.bundled_table()
+    names = table.column("checkpoint")
+    assert names[:3] == ["alexnet_fmnist", "zfnet_fmnist", "vgg16_fmnist"]
+    assert "alexnet_fmnist_norenorm" in names
+    for name, acc in zip(names, table.column("test set (10,000)")):
+        arch, _, variant = name.partition("_fmnist")
+        rec = B.bundled_record(arch, variant.lstrip("_") or None)
+        assert acc == f"{100 * rec['test_accuracy']:.2f} %"

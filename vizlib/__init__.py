@@ -160,7 +160,7 @@ from .training import (
     train,
     train_bundled,
 )
-from .bundled import bundled_record, bundled_snapshots, load_bundled
+from .bundled import bundled_record, bundled_snapshots, bundled_table, load_bundled
 from .compare import (
     DEMO_OBJECT_BOXES,
     NET_LABELS,
@@ -354,6 +354,7 @@ __all__ = [
     "train_bundled",
     "bundled_record",
     "bundled_snapshots",
+    "bundled_table",
     "load_bundled",
     "DEMO_OBJECT_BOXES",
     "NET_LABELS",

@@ -20,6 +20,7 @@ from typing import Any
 
 from .bundled_models import BUNDLED_BUILDERS
 from .model_sets import Net, register_bundled
+from .tables import Table
 from .training import CHECKPOINT_DIR, CheckpointError, Preprocess, load_checkpoint
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "bundled_snapshots",
     "bundled_checkpoint_available",
     "load_bundled",
+    "bundled_table",
 ]
 
 #: Variants shipped besides the main checkpoints: suffix of the file stem.
@@ -132,6 +134,40 @@ def load_bundled(arch: str, *, variant: str | None = None, epoch: int | None = N
         input_size=preprocess.size,
         source=f"vizlib bundled checkpoint {path.name} (trained on Fashion-MNIST{when}{acc})",
         extra={"record": record, "epoch": meta["epoch"], "variant": variant, "checkpoint": str(path)},
+    )
+
+
+def bundled_table() -> Table:
+    """How each shipped bundled net was trained, from the records beside the checkpoints.
+
+    One row per checkpoint that ships (the three nets, then the variants):
+    renormalisation on or off, epochs, the full test set's and the committed
+    sample's accuracy, wall time, the machine, and the exact command.
+
+    Example:
+        >>> print(bundled_table())  # doctest: +SKIP
+    """
+    rows = []
+    for variant in (None, *VARIANTS):
+        for arch in BUNDLED_BUILDERS:
+            if not (CHECKPOINT_DIR / f"{_stem(arch, variant)}.json").is_file():
+                continue
+            r = bundled_record(arch, variant)
+            test = r.get("test_accuracy")
+            rows.append([
+                r.get("name", _stem(arch, variant)),
+                "on" if r.get("renorm", True) else "off",
+                r.get("epochs"),
+                f"{100 * test:.2f} %" if test is not None else "not measured",
+                f"{100 * r['sample_accuracy']:.2f} %",
+                f"{r['wall_time_s'] / 60:.0f} min",
+                r.get("device", ""),
+                r.get("command", ""),
+            ])
+    return Table(
+        ["checkpoint", "renorm", "epochs", "test set (10,000)", "sample (1,500)", "training time", "trained on", "command"],
+        rows,
+        "the bundled nets, as recorded when they were trained",
     )
 
 
