@@ -8,7 +8,7 @@ set (the VGG-style Fashion-MNIST net and Fashion-MNIST's test set, all
 1. :func:`vizlib.patch_features`: one streaming pass, 10,000 patches of the
    chosen layers (both in the same pass);
 2. :func:`vizlib.embed`: PCA to 50 dimensions, then t-SNE: openTSNE
-   (FFT-accelerated) and scikit-learn's Barnes-Hut t-SNE, each with 1 and 2
+   (Barnes-Hut up to 20,000 points, FFT above) and scikit-learn's Barnes-Hut t-SNE, each with 1 and 2
    threads;
 3. :func:`vizlib.fill_grid`: 40×40 cells, exact nearest neighbour.
 
