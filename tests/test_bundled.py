@@ -201,3 +201,12 @@ def test_bundled_table_lists_every_shipped_record():
         arch, _, variant = name.partition("_fmnist")
         rec = B.bundled_record(arch, variant.lstrip("_") or None)
         assert acc == f"{100 * rec['test_accuracy']:.2f} %"
+
+
+@needs_checkpoints
+def test_load_snapshots_with_the_final_weights():
+    nets = vl.load_snapshots("zfnet")
+    rec = B.bundled_record("zfnet")
+    assert sorted(nets) == sorted(B.bundled_snapshots("zfnet") + [rec["epochs"]])
+    assert nets[rec["epochs"]].extra["checkpoint"].endswith("zfnet_fmnist.pt")
+    assert vl.load_snapshots("vgg16") == {}  # none ship for it

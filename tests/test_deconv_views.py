@@ -84,3 +84,58 @@ def test_garment_mask_for_bundled():
     img[7:21, 7:21] = 200
     m = Example(img, 0, "x", "T-shirt/top").object_mask(FakeNet())
     assert m.shape == (64, 64) and 0.2 < float(m.float().mean()) < 0.3
+
+
+def test_feature_evolution_strongest_activation_per_snapshot():
+    import matplotlib.pyplot as plt
+
+    from vizlib import deconv_views as dv
+    from vizlib.bundled_models import zfnet_fmnist
+
+    from ._memory import RandomImages
+
+    data = RandomImages(6, 64)
+    snaps = {5: zfnet_fmnist(seed=1).eval(), 0: zfnet_fmnist(seed=0).eval()}  # given out of order
+    evo = dv.feature_evolution(snaps, "c2", data, n=3, seed=0)
+    assert evo.epochs == [0, 5] and len(evo.channels) == 3
+    assert evo.channels == sorted(np.random.default_rng(0).choice(64, 3, replace=False).tolist())
+    x = torch.stack([data[i] for i in range(len(data))])
+    for col, e in enumerate(evo.epochs):
+        model = snaps[e]
+        path = model.vizlib_layers["c2"]
+        got = {}
+        h = model.get_submodule(path).register_forward_hook(lambda m, i, o: got.setdefault("a", o.clone()))
+        try:
+            with torch.no_grad():
+                model(x)
+        finally:
+            h.remove()
+        brute = got["a"].amax(dim=(0, 2, 3))
+        for row, c in enumerate(evo.channels):
+            assert evo.values[row, col] == pytest.approx(float(brute[c]), rel=1e-5)
+            assert evo.projections[row][col].ndim == 2 and evo.patches[row][col].ndim == 2
+    for m in snaps.values():
+        assert not m.training and all(not mod._forward_hooks for mod in m.modules())
+    fig = dv.plot_feature_evolution(evo)
+    assert len(fig.axes) == 3 * 2
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no snapshots"):
+        dv.feature_evolution({}, "c2", data)
+    with pytest.raises(ValueError, match=r"c2 has 64 feature maps \(0 to 63\); got \[64\]"):
+        dv.feature_evolution(snaps, "c2", data, channels=[3, 64])
+
+
+def test_settled_maps_compares_each_snapshots_strongest_image_with_the_last():
+    from vizlib import deconv_views as dv
+    from vizlib.bundled_models import zfnet_fmnist
+
+    from ._memory import RandomImages
+
+    data = RandomImages(5, 64)
+    a, b = zfnet_fmnist(seed=0).eval(), zfnet_fmnist(seed=1).eval()
+    table = dv.settled_maps({0: a, 3: b, 7: b}, ["c1"], data)
+    ia = vl.top_activations(a, "c1", data, k=1, progress=False).image_index[:, 0]
+    ib = vl.top_activations(b, "c1", data, k=1, progress=False).image_index[:, 0]
+    assert table.rows[0] == ["c1", 32, round(float((ia == ib).float().mean()), 3), 1.0, 1.0]
+    with pytest.raises(ValueError, match="no snapshots"):
+        dv.settled_maps({}, ["c1"], data)

@@ -160,7 +160,7 @@ from .training import (
     train,
     train_bundled,
 )
-from .bundled import bundled_record, bundled_snapshots, bundled_table, load_bundled
+from .bundled import bundled_record, bundled_snapshots, bundled_table, load_bundled, load_snapshots
 from .compare import (
     DEMO_OBJECT_BOXES,
     NET_LABELS,
@@ -355,6 +355,7 @@ __all__ = [
     "bundled_record",
     "bundled_snapshots",
     "bundled_table",
+    "load_snapshots",
     "load_bundled",
     "DEMO_OBJECT_BOXES",
     "NET_LABELS",

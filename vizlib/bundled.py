@@ -31,6 +31,7 @@ __all__ = [
     "bundled_checkpoint_available",
     "load_bundled",
     "bundled_table",
+    "load_snapshots",
 ]
 
 #: Variants shipped besides the main checkpoints: suffix of the file stem.
@@ -135,6 +136,24 @@ def load_bundled(arch: str, *, variant: str | None = None, epoch: int | None = N
         source=f"vizlib bundled checkpoint {path.name} (trained on Fashion-MNIST{when}{acc})",
         extra={"record": record, "epoch": meta["epoch"], "variant": variant, "checkpoint": str(path)},
     )
+
+
+def load_snapshots(arch: str, variant: str | None = None) -> dict[int, Net]:
+    """Every shipped snapshot of a bundled net, and its final weights: ``{epoch: Net}``.
+
+    Empty when no snapshots ship for that net (the ZFNet-style net has them).
+
+    Example:
+        >>> sorted(load_snapshots("zfnet"))  # doctest: +SKIP
+        [0, 1, 2, 5, 10, 16]
+    """
+    epochs = bundled_snapshots(arch, variant)
+    if not epochs:
+        return {}
+    nets = {e: load_bundled(arch, variant=variant, epoch=e) for e in epochs}
+    final = load_bundled(arch, variant=variant)
+    nets[int(final.extra["record"].get("epochs", final.extra["epoch"]))] = final
+    return nets
 
 
 def bundled_table() -> Table:

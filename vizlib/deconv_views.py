@@ -22,6 +22,7 @@ from .deconvnet import Projection, normalize_projection
 from .hooks import preserved
 from .images import to_display
 from .models import _walk, resolve_layer
+from .tables import Table
 from .topk import TopActivations
 
 __all__ = [
@@ -34,6 +35,10 @@ __all__ = [
     "plot_reconstructions",
     "energy_extent",
     "top_extent",
+    "FeatureEvolution",
+    "feature_evolution",
+    "plot_feature_evolution",
+    "settled_maps",
 ]
 
 
@@ -286,3 +291,155 @@ def top_extent(top: TopActivations, share: float = 0.9) -> float:
             if float(p.abs().sum()) > 0:
                 values.append(energy_extent(p, share))
     return float(np.median(values)) if values else 0.0
+
+
+# --------------------------------------------------------------------------- Zeiler Fig. 4
+
+
+@dataclass
+class FeatureEvolution:
+    """Zeiler Fig. 4: feature maps of one layer, each shown at several points of training.
+
+    Attributes:
+        layer: the layer's label.
+        channels: the feature maps shown (rows).
+        epochs: the snapshots, in order (columns; 0 = before training).
+        projections: ``[row][column]`` the deconvnet projection of the map's strongest
+            activation over the data at that epoch, on its receptive field (grey is zero).
+        patches: ``[row][column]`` the image patch that activation comes from.
+        values: ``(rows, columns)`` the strongest activation itself.
+        image_index: ``(rows, columns)`` the image it comes from (a change between
+            columns is one of Zeiler's "sudden jumps in appearance").
+    """
+
+    layer: str
+    channels: list[int]
+    epochs: list[int]
+    projections: list[list[np.ndarray]]
+    patches: list[list[np.ndarray]]
+    values: np.ndarray
+    image_index: np.ndarray
+
+    def __repr__(self) -> str:
+        return f"FeatureEvolution({self.layer!r}, maps {self.channels}, epochs {self.epochs})"
+
+
+def feature_evolution(
+    snapshots: dict[int, Any],
+    layer: str,
+    data: Any,
+    *,
+    channels: Sequence[int] | None = None,
+    n: int = 6,
+    seed: int = 0,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> FeatureEvolution:
+    """Zeiler Fig. 4: how chosen feature maps of a layer evolve through training.
+
+    For each snapshot of one training run, the strongest activation of each
+    chosen map over ``data`` is found (one streaming pass per snapshot) and
+    projected to pixels by the deconvnet, as Zeiler & Fergus do at epochs
+    1, 2, 5, 10, 20, 30, 40 and 64 for "a randomly chosen subset of model
+    features".
+
+    Args:
+        snapshots: epoch -> network (a :class:`~vizlib.Net` or module), all of one
+            run, e.g. ``{e: vl.load_bundled("zfnet", epoch=e) for e in vl.bundled_snapshots("zfnet")}``.
+        layer: the layer's paper name (``"c1"`` ... ``"c5"``).
+        data: the images, prepared for these networks (they share one preprocessing).
+        channels: the maps to show; default ``n`` maps drawn at random (seeded).
+        n: how many maps to draw when ``channels`` is not given.
+        seed: seed of that draw.
+        batch_size: images per forward pass.
+        progress: show progress bars.
+
+    Returns:
+        A :class:`FeatureEvolution` (draw it with :func:`plot_feature_evolution`).
+
+    Raises:
+        ValueError: no snapshots; a channel outside the layer's maps.
+    """
+    from .topk import top_activations
+
+    if not snapshots:
+        raise ValueError("no snapshots given: pass {epoch: net}, e.g. from vl.load_bundled(arch, epoch=e)")
+    epochs = sorted(int(e) for e in snapshots)
+    chosen: list[int] | None = None if channels is None else [int(c) for c in channels]
+    proj: list[list[np.ndarray]] = []
+    patch: list[list[np.ndarray]] = []
+    values: list[list[float]] = []
+    images: list[list[int]] = []
+    for e in epochs:
+        net = snapshots[e]
+        top = top_activations(net, layer, data, k=1, batch_size=batch_size, progress=progress)
+        n_maps = int(top.values.shape[0])
+        if chosen is None:
+            rng = np.random.default_rng(seed)
+            chosen = sorted(int(c) for c in rng.choice(n_maps, size=min(n, n_maps), replace=False))
+            proj, patch, values, images = ([[] for _ in chosen] for _ in range(4))
+        elif not proj:
+            bad = [c for c in chosen if not 0 <= c < n_maps]
+            if bad:
+                raise ValueError(f"{layer} has {n_maps} feature maps (0 to {n_maps - 1}); got {bad}")
+            proj, patch, values, images = ([[] for _ in chosen] for _ in range(4))
+        top = top.collect(net, data, channels=chosen, batch_size=min(batch_size, 16), progress=False)
+        for row, c in enumerate(chosen):
+            proj[row].append(top.projection_images(c)[0])
+            patch[row].append(top.patch_images(c)[0])
+            values[row].append(float(top.values[c, 0]))
+            images[row].append(int(top.image_index[c, 0]))
+    assert chosen is not None
+    return FeatureEvolution(layer, chosen, epochs, proj, patch, np.asarray(values, dtype=np.float64),
+                            np.asarray(images, dtype=np.int64))
+
+
+def settled_maps(snapshots: dict[int, Any], layers: Sequence[str], data: Any, *, batch_size: int = 64,
+                 progress: bool = False) -> Table:
+    """Zeiler's "lower layers converge within a few epochs", measured: per layer and snapshot,
+    the share of *all* the layer's feature maps whose strongest activation over ``data`` already
+    comes from the same image as in the last snapshot (one streaming pass per snapshot and layer).
+
+    Args:
+        snapshots: epoch -> network, all of one run (see :func:`feature_evolution`).
+        layers: paper names of the layers.
+        data: the images, prepared for these networks.
+        batch_size: images per forward pass.
+        progress: show progress bars.
+
+    Returns:
+        A :class:`~vizlib.Table`: a row per layer, a column per epoch (the last is 1 by definition).
+    """
+    from .topk import top_activations
+
+    if not snapshots:
+        raise ValueError("no snapshots given: pass {epoch: net}, e.g. from vl.load_snapshots(arch)")
+    epochs = sorted(int(e) for e in snapshots)
+    rows = []
+    for layer in layers:
+        strongest = {e: top_activations(snapshots[e], layer, data, k=1, batch_size=batch_size,
+                                        progress=progress).image_index[:, 0] for e in epochs}
+        final = strongest[epochs[-1]]
+        rows.append([layer, len(final)] + [round(float((strongest[e] == final).float().mean()), 3) for e in epochs])
+    return Table(["layer", "maps"] + [f"epoch {e}" for e in epochs], rows,
+                 "share of feature maps whose strongest image is already the final one")
+
+
+def plot_feature_evolution(evo: FeatureEvolution, *, size: float = 1.1) -> Figure:
+    """Zeiler Fig. 4's block for one layer: a row per map, a column per epoch (projections)."""
+    rows, cols = len(evo.channels), len(evo.epochs)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + 0.8, size * rows + 0.5), squeeze=False)
+    for r, c in enumerate(evo.channels):
+        for j, e in enumerate(evo.epochs):
+            ax = axes[r, j]
+            img = evo.projections[r][j]
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"epoch {e}", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"map {c}", fontsize=8)
+    fig.suptitle(f"{evo.layer}: strongest activation per map, projected, through training", fontsize=9)
+    fig.tight_layout()
+    return fig
