@@ -365,33 +365,35 @@ def feature_evolution(
     if not snapshots:
         raise ValueError("no snapshots given: pass {epoch: net}, e.g. from vl.load_bundled(arch, epoch=e)")
     epochs = sorted(int(e) for e in snapshots)
-    chosen: list[int] | None = None if channels is None else [int(c) for c in channels]
-    proj: list[list[np.ndarray]] = []
-    patch: list[list[np.ndarray]] = []
-    values: list[list[float]] = []
-    images: list[list[int]] = []
+    chosen: list[int] = []
+    columns = []  # per epoch: (projection, patch, value, image) of each chosen map
     for e in epochs:
         net = snapshots[e]
         top = top_activations(net, layer, data, k=1, batch_size=batch_size, progress=progress)
-        n_maps = int(top.values.shape[0])
-        if chosen is None:
-            rng = np.random.default_rng(seed)
-            chosen = sorted(int(c) for c in rng.choice(n_maps, size=min(n, n_maps), replace=False))
-            proj, patch, values, images = ([[] for _ in chosen] for _ in range(4))
-        elif not proj:
-            bad = [c for c in chosen if not 0 <= c < n_maps]
-            if bad:
-                raise ValueError(f"{layer} has {n_maps} feature maps (0 to {n_maps - 1}); got {bad}")
-            proj, patch, values, images = ([[] for _ in chosen] for _ in range(4))
+        if not chosen:
+            chosen = _choose_maps(int(top.values.shape[0]), layer, channels, n, seed)
         top = top.collect(net, data, channels=chosen, batch_size=min(batch_size, 16), progress=False)
-        for row, c in enumerate(chosen):
-            proj[row].append(top.projection_images(c)[0])
-            patch[row].append(top.patch_images(c)[0])
-            values[row].append(float(top.values[c, 0]))
-            images[row].append(int(top.image_index[c, 0]))
-    assert chosen is not None
-    return FeatureEvolution(layer, chosen, epochs, proj, patch, np.asarray(values, dtype=np.float64),
-                            np.asarray(images, dtype=np.int64))
+        columns.append([(top.projection_images(c)[0], top.patch_images(c)[0], float(top.values[c, 0]),
+                         int(top.image_index[c, 0])) for c in chosen])
+    rows = list(zip(*columns))  # rows[map][epoch]
+    return FeatureEvolution(
+        layer, chosen, epochs,
+        projections=[[cell[0] for cell in row] for row in rows],
+        patches=[[cell[1] for cell in row] for row in rows],
+        values=np.array([[cell[2] for cell in row] for row in rows], dtype=np.float64),
+        image_index=np.array([[cell[3] for cell in row] for row in rows], dtype=np.int64),
+    )
+
+
+def _choose_maps(n_maps: int, layer: str, channels: Sequence[int] | None, n: int, seed: int) -> list[int]:
+    """The maps given (checked against the layer), or ``n`` drawn at random with ``seed``."""
+    if channels is None:
+        return sorted(int(c) for c in np.random.default_rng(seed).choice(n_maps, size=min(n, n_maps), replace=False))
+    chosen = [int(c) for c in channels]
+    bad = [c for c in chosen if not 0 <= c < n_maps]
+    if bad:
+        raise ValueError(f"{layer} has {n_maps} feature maps (0 to {n_maps - 1}); got {bad}")
+    return chosen
 
 
 def settled_maps(snapshots: dict[int, Any], layers: Sequence[str], data: Any, *, batch_size: int = 64,
