@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 import vizlib as vl
-from vizlib.device import cpu_name
+from vizlib.core.device import cpu_name
 
 LAYERS = ("c1", "c2", "c3", "c4", "c5")
 

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 import vizlib as vl
-from vizlib.device import cpu_name
+from vizlib.core.device import cpu_name
 
 
 def _load() -> str:
@@ -61,8 +61,8 @@ def _net(arch: str) -> tuple[object, str]:
     try:
         return vl.load(arch, "bundled"), "trained bundled checkpoint"
     except Exception as exc:  # no checkpoint yet: the same architecture untrained
-        from vizlib.bundled_models import BUNDLED_BUILDERS, FMNIST_INPUT_SIZE
-        from vizlib.training import Preprocess
+        from vizlib.models.bundled_nets import BUNDLED_BUILDERS, FMNIST_INPUT_SIZE
+        from vizlib.models.training import Preprocess
 
         size = FMNIST_INPUT_SIZE[arch]
         model = BUNDLED_BUILDERS[arch](seed=0).eval()

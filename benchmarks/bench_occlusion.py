@@ -41,7 +41,7 @@ import warnings
 import torch
 
 import vizlib as vl
-from vizlib.device import cpu_name
+from vizlib.core.device import cpu_name
 
 
 def _timed(fn) -> float:  # type: ignore[no-untyped-def]

@@ -40,8 +40,8 @@ def retrain(name: str, record: dict, out: Path) -> dict:
     while words and "=" in words[0] and not words[0].startswith("-"):  # leading VAR=value
         key, value = words.pop(0).split("=", 1)
         env[key] = value
-    assert words[:3] == ["python", "-m", "vizlib.training"], record["command"]
-    cmd = [sys.executable, "-m", "vizlib.training", *words[3:], "--out", str(out)]
+    assert words[:3] == ["python", "-m", "vizlib.models.training"], record["command"]
+    cmd = [sys.executable, "-m", "vizlib.models.training", *words[3:], "--out", str(out)]
     print("$", shlex.join(cmd), flush=True)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT, env=env)

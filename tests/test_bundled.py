@@ -10,18 +10,19 @@ import torch
 from torch import nn
 
 import vizlib as vl
-import vizlib.bundled as B
-import vizlib.model_sets as MS
-from vizlib.bundled_models import FMNIST_INPUT_SIZE, alexnet_fmnist, vgg_fmnist, zfnet_fmnist
-from vizlib.data import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, fashion_mnist, fashion_mnist_sample
-from vizlib.training import CheckpointError, evaluate, filter_rms
+import vizlib.models.bundled as B
+import vizlib.models.model_sets as MS
+from vizlib.models.bundled_nets import FMNIST_INPUT_SIZE, alexnet_fmnist, vgg_fmnist, zfnet_fmnist
+from vizlib.core.data import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, fashion_mnist, fashion_mnist_sample
+from vizlib.core.errors import CheckpointError
+from vizlib.models.training import evaluate, filter_rms
 
 ARCHS = ("alexnet", "zfnet", "vgg16")
 FULL_TEST_HERE = (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file()
 SHIPPED = all(B.checkpoint_path(a).is_file() for a in ARCHS)
 # Until the trained checkpoints are committed these tests cannot run; they check every shipped file exactly.
 needs_checkpoints = pytest.mark.skipif(
-    not SHIPPED, reason="the bundled checkpoints are not committed yet (train them with `python -m vizlib.training ARCH`)"
+    not SHIPPED, reason="the bundled checkpoints are not committed yet (train them with `python -m vizlib.models.training ARCH`)"
 )
 
 
@@ -102,7 +103,7 @@ def test_checkpoint_record_and_accuracy(arch, sample):
     rec = B.bundled_record(arch)
     for key in ("command", "seed", "epochs", "wall_time_s", "device", "test_accuracy", "sample_accuracy", "sha256"):
         assert key in rec, key
-    assert f"python -m vizlib.training {arch} " in rec["command"]
+    assert f"python -m vizlib.models.training {arch} " in rec["command"]
     assert rec["test_images"] == 10000 and rec["test_accuracy"] >= 0.89  # the acceptance bar
     net = vl.load(arch, "bundled")
     assert net.model_set == "bundled" and net.arch == arch and net.categories == list(FASHION_MNIST_CLASSES)

@@ -13,33 +13,14 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import vizlib as vl
-from vizlib.bundled_models import alexnet_fmnist, vgg_fmnist, zfnet_fmnist
-from vizlib.compare import (
-    Claim,
-    NoObjectRegion,
-    ObjectImage,
-    box_mask,
-    claims_table,
-    conv_pool_layers,
-    dead_filters,
-    energy_by_stage,
-    energy_inside,
-    energy_table,
-    filter_spectrum,
-    garment_mask,
-    grid_contrast,
-    net_accuracy,
-    prepare,
-    rms_dominance,
-    side_by_side,
-    sparsity,
-    stage_layers,
-    transform_mask,
-)
-from vizlib.images import ImageError
-from vizlib.model_sets import Net
-from vizlib.models import alexnet, name_layers, vgg16, zfnet
-from vizlib.training import Preprocess
+from vizlib.models.bundled_nets import alexnet_fmnist, vgg_fmnist, zfnet_fmnist
+from vizlib.methods.compare import Claim, ObjectImage, box_mask, claims_table, conv_pool_layers, dead_filters, energy_by_stage, energy_inside, energy_table, filter_spectrum, garment_mask, grid_contrast, net_accuracy, prepare, rms_dominance, side_by_side, sparsity, stage_layers, transform_mask
+from vizlib.core.errors import NoObjectRegion
+from vizlib.core.errors import ImageError
+from vizlib.core.net import Net
+from vizlib.models.nets import alexnet, vgg16, zfnet
+from vizlib.core.layers import name_layers
+from vizlib.models.training import Preprocess
 
 from ._memory import RandomImages, peak_rss_during
 from .conftest import hook_count, modes

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import vizlib.data as D
+import vizlib.core.data as D
 
 DEBIAN_HAS_IT = (D.DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file()
 
@@ -104,7 +104,7 @@ def test_torchvision_download_is_third(nowhere, tmp_path, monkeypatch):
         calls.append(target)
         fake_root(target, 5, layout="torchvision")
 
-    monkeypatch.setattr("vizlib.model_sets._host_reachable", lambda url, timeout=0: True)
+    monkeypatch.setattr("vizlib.core.online.host_reachable", lambda url, timeout=0: True)
     monkeypatch.setattr(D, "_download", fake_download)
     got = D.fashion_mnist("train")
     assert calls == [tmp_path / "cache" / "vizlib"]

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import vizlib as vl
-from vizlib.deconv_views import deconv_steps, energy_extent, reconstruction_layers
+from vizlib.chapters.ch03 import deconv_steps, energy_extent, reconstruction_layers
 
 from .conftest import hook_count, modes
 
@@ -57,7 +57,7 @@ def test_reconstruction_layers(nets):
 
 
 def test_examples_for_each_set_and_energy_inside():
-    from vizlib.examples import energy_inside, example_dataset, example_images
+    from vizlib.core.examples import energy_inside, example_dataset, example_images
 
     net = vl.load("alexnet", "random")
     ex = example_images(net, 2)
@@ -71,7 +71,7 @@ def test_examples_for_each_set_and_energy_inside():
 
 
 def test_garment_mask_for_bundled():
-    from vizlib.examples import Example
+    from vizlib.core.examples import Example
 
     class FakeNet:
         model_set = "bundled"
@@ -89,8 +89,8 @@ def test_garment_mask_for_bundled():
 def test_feature_evolution_strongest_activation_per_snapshot():
     import matplotlib.pyplot as plt
 
-    from vizlib import deconv_views as dv
-    from vizlib.bundled_models import zfnet_fmnist
+    from vizlib.chapters import ch03 as dv
+    from vizlib.models.bundled_nets import zfnet_fmnist
 
     from ._memory import RandomImages
 
@@ -126,8 +126,8 @@ def test_feature_evolution_strongest_activation_per_snapshot():
 
 
 def test_settled_maps_compares_each_snapshots_strongest_image_with_the_last():
-    from vizlib import deconv_views as dv
-    from vizlib.bundled_models import zfnet_fmnist
+    from vizlib.chapters import ch03 as dv
+    from vizlib.models.bundled_nets import zfnet_fmnist
 
     from ._memory import RandomImages
 

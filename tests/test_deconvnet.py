@@ -19,11 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vizlib.architecture import InputTooSmall
-from vizlib.deconvnet import Deconvnet, NoPositiveActivation, UnsupportedLayer, normalize_projection
-from vizlib.images import ImageError, load_image, to_display
-from vizlib.models import alexnet, vgg16, zfnet
-from vizlib.receptive_field import unit_box
+from vizlib.core.errors import InputTooSmall
+from vizlib.methods.deconvnet import Deconvnet, normalize_projection
+from vizlib.core.errors import NoPositiveActivation, UnsupportedLayer
+from vizlib.core.errors import ImageError
+from vizlib.core.images import load_image, to_display
+from vizlib.models.nets import alexnet, vgg16, zfnet
+from vizlib.methods.receptive_field import unit_box
 
 TOL = 1e-5
 
@@ -246,7 +248,7 @@ def test_mask_and_signal(setup):
     assert rel_err(q.pixels[0], ref.project(path, sig)) < TOL
 
 
-@pytest.mark.filterwarnings("ignore::vizlib.deconvnet.NoPositiveActivation")
+@pytest.mark.filterwarnings("ignore::vizlib.core.errors.NoPositiveActivation")
 def test_windows_are_the_receptive_fields(setup):
     name, model, image, ref, rec = setup
     label = "c3" if name != "vgg16" else "c3_2"
@@ -262,7 +264,7 @@ def _other_nets():
     """The bundled Fashion-MNIST nets (1 channel) and ZFNet as loaded with ImageNet weights."""
     nets = [("zfnet, norm before pool", lambda: zfnet(seed=0, num_classes=10, norm_before_pool=True), 3, 67)]
     try:
-        from vizlib import bundled_models as bm
+        from vizlib.models import bundled_nets as bm
     except ImportError:
         return nets
     return nets + [(f.__name__, lambda f=f: f(seed=0), 1, 32)
@@ -401,7 +403,7 @@ def test_project_layers_shares_one_forward_pass(small_alexnet):
 # --------------------------------------------------------------------------- leaving the model as found
 
 
-@pytest.mark.filterwarnings("ignore::vizlib.deconvnet.NoPositiveActivation")
+@pytest.mark.filterwarnings("ignore::vizlib.core.errors.NoPositiveActivation")
 def test_model_is_left_as_found(small_alexnet):
     model = copy.deepcopy(small_alexnet).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -563,8 +565,8 @@ def test_load_image_checks_size_after_the_nets_own_transform():
 
     from PIL import Image
 
-    from vizlib.bundled_models import alexnet_fmnist
-    from vizlib.training import Preprocess
+    from vizlib.models.bundled_nets import alexnet_fmnist
+    from vizlib.models.training import Preprocess
 
     model = alexnet_fmnist(seed=0)
     net = SimpleNamespace(model=model, transform=Preprocess(64, 0.5, 0.25))

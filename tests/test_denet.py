@@ -19,19 +19,12 @@ import torch
 from torch import nn
 
 import vizlib as vl
-from vizlib.bundled_models import alexnet_fmnist, vgg_fmnist, zfnet_fmnist
-from vizlib.deconvnet import UnsupportedLayer
-from vizlib.denet import (
-    DeNet,
-    NoDenseLayers,
-    class_correlation,
-    class_correlations,
-    object_energy_share,
-    object_region,
-    grid_share,
-)
-from vizlib.model_sets import Net
-from vizlib.training import Preprocess
+from vizlib.models.bundled_nets import alexnet_fmnist, vgg_fmnist, zfnet_fmnist
+from vizlib.core.errors import UnsupportedLayer
+from vizlib.methods.denet import DeNet, class_correlation, class_correlations, object_energy_share, object_region, grid_share
+from vizlib.core.errors import NoDenseLayers
+from vizlib.core.net import Net
+from vizlib.models.training import Preprocess
 
 from .conftest import hook_count, modes
 

@@ -14,8 +14,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import vizlib as vl  # noqa: E402
-from vizlib import embedding as E  # noqa: E402
-from vizlib.training import Preprocess  # noqa: E402
+from vizlib.methods import embedding as E  # noqa: E402
+from vizlib.models.training import Preprocess  # noqa: E402
 
 from .conftest import hook_count, modes  # noqa: E402
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import vizlib as vl
-from vizlib import model_sets as ms
+from vizlib.models import model_sets as ms
 
 
 def test_random_set_is_seeded_and_named():

@@ -4,8 +4,8 @@ from torch import nn
 from torchvision import models as tvm
 
 import vizlib as vl
-from vizlib.model_sets import load_pytorchcv_zfnet
-from vizlib.paper_data import ZEILER_FIG3_FC6_INPUTS, ZEILER_FIG3_SIZES
+from vizlib.models.model_sets import load_pytorchcv_zfnet
+from vizlib.chapters.paper_data import ZEILER_FIG3_FC6_INPUTS, ZEILER_FIG3_SIZES
 
 
 def test_layer_names(nets):

@@ -13,31 +13,11 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from tests.conftest import hook_count, modes
-from vizlib.correspondence import (
-    PARTS_PATH,
-    correspondence,
-    demo_object_boxes,
-    map_box,
-    map_points,
-    part_set,
-    part_sets,
-    sign_disagreement,
-    square_box,
-)
-from vizlib.deconvnet import Deconvnet
-from vizlib.images import ImageError
-from vizlib.models import alexnet
-from vizlib.occlusion import (
-    Occlusion,
-    OcclusionMaps,
-    occluder_fill,
-    occlusion_grid,
-    occlusion_maps,
-    occlusion_readings,
-    plot_occlusion,
-    readings_table,
-    top_conv_layer,
-)
+from vizlib.methods.correspondence import PARTS_PATH, correspondence, demo_object_boxes, map_box, map_points, part_set, part_sets, sign_disagreement, square_box
+from vizlib.methods.deconvnet import Deconvnet
+from vizlib.core.errors import ImageError
+from vizlib.models.nets import alexnet
+from vizlib.methods.occlusion import Occlusion, OcclusionMaps, occluder_fill, occlusion_grid, occlusion_maps, occlusion_readings, plot_occlusion, readings_table, top_conv_layer
 
 matplotlib.use("Agg")
 
@@ -314,7 +294,7 @@ def test_the_model_is_left_as_found(images):
 
 def test_net_with_a_transform_takes_pictures():
     import vizlib as vl
-    from vizlib.training import Preprocess
+    from vizlib.models.training import Preprocess
 
     net = vl.Net("alexnet", "bundled", vl.alexnet_fmnist(seed=0).eval(), list(vl.FASHION_MNIST_CLASSES),
                  Preprocess(64, 0.3, 0.35), (0.3,), (0.35,), 64, "untrained")
@@ -468,7 +448,7 @@ def test_points_follow_the_transforms():
     from PIL import Image
     from torchvision.models import AlexNet_Weights
 
-    from vizlib.training import Preprocess
+    from vizlib.models.training import Preprocess
 
     tv = AlexNet_Weights.IMAGENET1K_V1.transforms()
     for transform, shape, point in ((tv, (300, 451), (117, 165)), (tv, (512, 400), (300, 120)),
@@ -491,8 +471,8 @@ def test_points_follow_the_transforms():
 
 def test_claims_tables_and_controls(images):
     import vizlib as vl
-    from vizlib.correspondence import annotation_format, correspondence_claims, table1, untrained_like
-    from vizlib.occlusion import occlusion_claims
+    from vizlib.methods.correspondence import annotation_format, correspondence_claims, table1, untrained_like
+    from vizlib.methods.occlusion import occlusion_claims
 
     net = small_net()
     occ = Occlusion(net, mean=MEAN, std=STD)
@@ -519,9 +499,9 @@ def test_claims_tables_and_controls(images):
 
 def test_object_of_and_other_images():
     import vizlib as vl
-    from vizlib.examples import example_images
-    from vizlib.occlusion import object_of, other_images
-    from vizlib.training import Preprocess
+    from vizlib.core.examples import example_images
+    from vizlib.methods.occlusion import object_of, other_images
+    from vizlib.models.training import Preprocess
 
     net = vl.Net("alexnet", "bundled", vl.alexnet_fmnist(seed=0).eval(), list(vl.FASHION_MNIST_CLASSES),
                  Preprocess(64, 0.3, 0.35), (0.3,), (0.35,), 64, "untrained")
@@ -537,7 +517,7 @@ def test_object_of_and_other_images():
 
 
 def test_explorer_reuses_sweeps_and_follows_the_controls(images):
-    from vizlib.occlusion import occlusion_explorer
+    from vizlib.methods.occlusion import occlusion_explorer
 
     net = small_net()
     occ = Occlusion(net, mean=MEAN, std=STD)

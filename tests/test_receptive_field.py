@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import vizlib as vl
-from vizlib.paper_data import YU_TABLE1_VGG16, YU_TABLE2_ALEXNET
+from vizlib.chapters.paper_data import YU_TABLE1_VGG16, YU_TABLE2_ALEXNET
 
 
 def test_vgg16_equals_yu_table1(nets):

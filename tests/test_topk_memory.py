@@ -4,7 +4,7 @@ import psutil
 import torch
 
 import vizlib as vl
-from vizlib.bundled_models import alexnet_fmnist
+from vizlib.models.bundled_nets import alexnet_fmnist
 
 from ._memory import RandomImages, peak_rss_during
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-import vizlib.training as T
-from vizlib.bundled_models import alexnet_fmnist, vgg_fmnist, zfnet_fmnist
-from vizlib.data import FASHION_MNIST_CLASSES, ImageSet, fashion_mnist_sample
+import vizlib.models.training as T
+from vizlib.models.bundled_nets import alexnet_fmnist, vgg_fmnist, zfnet_fmnist
+from vizlib.core.data import FASHION_MNIST_CLASSES, ImageSet, fashion_mnist_sample
 
 
 
@@ -20,7 +20,7 @@ def fake_root(folder, label: int, n: int):
     import gzip
     import struct
 
-    import vizlib.data as D
+    import vizlib.core.data as D
 
     rng = np.random.default_rng(label)
     folder.mkdir(parents=True)
@@ -203,7 +203,7 @@ def test_damaged_checkpoint_gives_a_clear_error(tmp_path, damage):
         torch.save(payload, path)
     with pytest.raises(T.CheckpointError, match=str(path.name)) as info:
         T.load_checkpoint(path)
-    assert "python -m vizlib.training" in str(info.value)
+    assert "python -m vizlib.models.training" in str(info.value)
 
 
 def test_checksum_mismatch(tmp_path):
@@ -223,7 +223,7 @@ def test_command_line_writes_checkpoint_snapshots_and_record(tmp_path):
     record = T.main(argv)
     on_disk = json.loads((out / "vgg16_fmnist.json").read_text())
     assert on_disk == json.loads(json.dumps(record))
-    assert record["command"].endswith("python -m vizlib.training " + " ".join(argv))
+    assert record["command"].endswith("python -m vizlib.models.training " + " ".join(argv))
     assert record["seed"] == 5 and record["epochs"] == 2 and record["renorm"] is True
     assert record["train_images"] == 64 and record["val_images"] == 16
     assert record["test_images"] == 80 and record["test_correct"] == 80 * record["test_accuracy"]

@@ -1,7 +1,7 @@
 """Three small networks that keep what distinguishes AlexNet, ZFNet and VGG-16.
 
 They are the bundled model set: trained on Fashion-MNIST (grey 28x28 images,
-10 classes) by :mod:`vizlib.training`, with checkpoints small enough to ship
+10 classes) by :mod:`vizlib.models.training`, with checkpoints small enough to ship
 with the book. Each is laid out like torchvision's models (``features``,
 ``avgpool``, ``classifier``, modules registered in forward order) and carries
 the papers' layer names (``model.vizlib_layers``) like the full-size builders
@@ -38,7 +38,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .models import _attach, _seeded
+from ..core.layers import _attach, seeded as _seeded
 
 __all__ = [
     "FMNIST_INPUT_SIZE",

@@ -42,10 +42,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .device import resolve_device
-from .hooks import preserved
-from .images import _unwrap, check_image
-from .models import resolve_layer
+from ..core.device import resolve_device
+from ..core.hooks import preserved
+from ..core.images import _unwrap, check_image
+from ..core.layers import resolve_layer
 from .occlusion import occluder_fill
 
 __all__ = [
@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 #: The shipped part annotations.
-PARTS_PATH = Path(__file__).resolve().parent / "datasets" / "part_annotations.json"
+PARTS_PATH = Path(__file__).resolve().parent.parent / "datasets" / "part_annotations.json"
 
 #: Zeiler & Fergus (2014), Table 1: mean feature sign change (mean ± std) when masking parts of
 #: 5 dog faces, and random parts of the object, at layers 5 and 7. Transcribed from memory of the
@@ -124,7 +124,7 @@ def map_points(points: Any, image_shape: Sequence[int], transform: Any) -> tuple
         The mapped points and the scale (input pixels per image pixel).
 
     Example:
-        >>> from vizlib.training import Preprocess
+        >>> from vizlib.models.training import Preprocess
         >>> map_points([[13.5, 13.5]], (28, 28), Preprocess(64, 0.3, 0.3))[0].tolist()
         [[31.5, 31.5]]
     """
@@ -267,7 +267,7 @@ class PartSet:
             KeyError: an image is not in the source (the message names it).
         """
         if self.source == "fashion_mnist_test":
-            from .data import fashion_mnist_sample
+            from ..core.data import fashion_mnist_sample
 
             s = fashion_mnist_sample()
             assert s.indices is not None
@@ -278,7 +278,7 @@ class PartSet:
                                "images of vizlib.fashion_mnist_sample() (its .indices are the test-set ids)")
             return [s.images[where[int(im.id)]] for im in self.images]
         if self.source == "demo_images":
-            from .data import demo_image
+            from ..core.data import demo_image
 
             return [demo_image(str(im.id))[1] for im in self.images]
         raise ValueError(f"unknown source {self.source!r}; use 'fashion_mnist_test' or 'demo_images'")
@@ -453,7 +453,7 @@ class Correspondence:
 
     def table(self) -> Any:
         """The table: one row per part and the random row; per layer Δ and the mean sign change."""
-        from .tables import Table
+        from ..core.tables import Table
 
         header = ["masked"]
         for layer in self.layers:
@@ -638,7 +638,7 @@ def untrained_like(net: Any, seed: int = 0) -> Any:
     pattern that an untrained network shows as well is not learned.
 
     Example:
-        >>> from vizlib.model_sets import load
+        >>> from vizlib import load
         >>> ctl = untrained_like(load("alexnet", "random"), seed=1)
         >>> ctl.model_set, ctl.source.startswith("untrained copy")
         ('random', True)
@@ -657,7 +657,7 @@ def untrained_like(net: Any, seed: int = 0) -> Any:
 
 def table1() -> Any:
     """Zeiler & Fergus's Table 1 as printed (:data:`ZEILER_TABLE1`), as a :class:`~vizlib.Table`."""
-    from .tables import Table
+    from ..core.tables import Table
 
     parts = list(ZEILER_TABLE1["layer 5"])
     return Table(["masked (5 dog faces)", "layer 5: sign change", "layer 7: sign change"],
@@ -677,7 +677,7 @@ def plot_parts(prepared: PreparedParts, net: Any = None, *, per_row: int = 4) ->
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch, Rectangle
 
-    from .images import to_display
+    from ..core.images import to_display
 
     n = len(prepared.names)
     cols = min(per_row, n)
@@ -719,7 +719,7 @@ def correspondence_claims(result: Correspondence, control: Correspondence | None
     it, a third row: *learned* when the network's gap at the lower layer is
     positive and larger than the control's.
     """
-    from .tables import Table
+    from ..core.tables import Table
 
     def measured(r: Correspondence) -> list[str]:
         first, last = r.layers[0], r.layers[-1]

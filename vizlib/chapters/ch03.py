@@ -18,12 +18,12 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import nn
 
-from .deconvnet import Projection, normalize_projection
-from .hooks import preserved
-from .images import to_display
-from .models import _walk, resolve_layer
-from .tables import Table
-from .topk import TopActivations
+from ..methods.deconvnet import Projection, normalize_projection
+from ..core.hooks import preserved
+from ..core.images import to_display
+from ..core.layers import _walk, resolve_layer
+from ..core.tables import Table
+from ..methods.topk import TopActivations
 
 __all__ = [
     "DeconvSteps",
@@ -360,7 +360,7 @@ def feature_evolution(
     Raises:
         ValueError: no snapshots; a channel outside the layer's maps.
     """
-    from .topk import top_activations
+    from ..methods.topk import top_activations
 
     if not snapshots:
         raise ValueError("no snapshots given: pass {epoch: net}, e.g. from vl.load_bundled(arch, epoch=e)")
@@ -412,7 +412,7 @@ def settled_maps(snapshots: dict[int, Any], layers: Sequence[str], data: Any, *,
     Returns:
         A :class:`~vizlib.Table`: a row per layer, a column per epoch (the last is 1 by definition).
     """
-    from .topk import top_activations
+    from ..methods.topk import top_activations
 
     if not snapshots:
         raise ValueError("no snapshots given: pass {epoch: net}, e.g. from vl.load_snapshots(arch)")

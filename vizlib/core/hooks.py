@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 import torch
 from torch import nn
 
-from .models import resolve_layer
+from .layers import resolve_layer
 
 __all__ = ["preserved", "capture", "Capture"]
 

@@ -13,25 +13,13 @@ rectified units and for fc8 the class scores (logits).
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Iterator
-
 import torch
 from torch import nn
 from torchvision import models as tvm
 
-__all__ = [
-    "ZFNet",
-    "alexnet",
-    "zfnet",
-    "vgg16",
-    "alexnet_original",
-    "ARCHITECTURES",
-    "name_layers",
-    "layer_names",
-    "resolve_layer",
-    "layer_module",
-]
+from ..core.layers import _attach, seeded as _seeded
+
+__all__ = ["ZFNet", "alexnet", "zfnet", "vgg16", "alexnet_original", "ARCHITECTURES"]
 
 #: Architecture keys understood by :func:`vizlib.load` and the builders.
 ARCHITECTURES: tuple[str, ...] = ("alexnet", "zfnet", "vgg16")
@@ -112,73 +100,6 @@ class ZFNet(nn.Module):
         return self.classifier(x)
 
 
-def _walk(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
-    """Leaf modules in registration order (the forward order of these nets)."""
-    for path, module in model.named_modules():
-        if path and not list(module.children()):
-            yield path, module
-
-
-def name_layers(model: nn.Module, scheme: str = "alexnet") -> "OrderedDict[str, str]":
-    """Give the papers' names to the layers of a sequential CNN.
-
-    Args:
-        model: a network laid out like torchvision's (convolutions, pooling,
-            then linear layers, registered in forward order).
-        scheme: ``"alexnet"`` numbers convolutions c1, c2, ... and names each
-            pooling after the convolution before it (p1, p2, p5) and each
-            normalisation n1, n2; ``"vgg"`` numbers convolutions by group
-            (c1_1, c1_2, ...) and pools p1...p5. Linear layers are fc6, fc7,
-            fc8 in both, as in the papers.
-
-    Returns:
-        paper name -> module path, in forward order. A convolution's or a
-        hidden linear layer's name points at the ReLU that follows it when
-        there is one (the rectified output the papers visualise).
-
-    Example:
-        >>> names = name_layers(vgg16(), "vgg")
-        >>> names["c1_1"], names["p5"], names["fc8"]
-        ('features.1', 'features.30', 'classifier.6')
-    """
-    if scheme not in ("alexnet", "vgg"):
-        raise ValueError(f"unknown naming scheme {scheme!r}; use 'alexnet' or 'vgg'")
-    names: OrderedDict[str, str] = OrderedDict()
-    conv_count, group, in_group, fc_count, norm_count = 0, 1, 0, 5, 0
-    pending: str | None = None  # name waiting for the ReLU that follows
-    for path, module in _walk(model):
-        if isinstance(module, nn.ReLU) and pending is not None:
-            names[pending] = path
-            pending = None
-            continue
-        pending = None
-        if isinstance(module, nn.Conv2d):
-            conv_count += 1
-            in_group += 1
-            name = f"c{conv_count}" if scheme == "alexnet" else f"c{group}_{in_group}"
-            names[name] = path
-            pending = name
-        elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-            name = f"p{conv_count}" if scheme == "alexnet" else f"p{group}"
-            names[name] = path
-            group += 1
-            in_group = 0
-        elif isinstance(module, nn.LocalResponseNorm):
-            norm_count += 1
-            names[f"n{norm_count}"] = path
-        elif isinstance(module, nn.Linear):
-            fc_count += 1
-            names[f"fc{fc_count}"] = path
-            pending = f"fc{fc_count}"
-    return names
-
-
-def _attach(model: nn.Module, scheme: str, arch: str) -> nn.Module:
-    model.vizlib_layers = name_layers(model, scheme)  # type: ignore[assignment]
-    model.vizlib_arch = arch  # type: ignore[assignment]
-    return model
-
-
 def alexnet(*, num_classes: int = 1000, seed: int | None = None) -> nn.Module:
     """torchvision's AlexNet (single stream, 64-192-384-256-256 filters), named.
 
@@ -234,68 +155,3 @@ def vgg16(*, num_classes: int = 1000, seed: int | None = None) -> nn.Module:
     with _seeded(seed):
         model = tvm.vgg16(weights=None, num_classes=num_classes)
     return _attach(model, "vgg", "vgg16")
-
-
-class _seeded:
-    """Seed torch's global generator for a block, then restore its state."""
-
-    def __init__(self, seed: int | None) -> None:
-        self.seed = seed
-        self.state: torch.Tensor | None = None
-
-    def __enter__(self) -> None:
-        if self.seed is not None:
-            self.state = torch.random.get_rng_state()
-            torch.manual_seed(self.seed)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.state is not None:
-            torch.random.set_rng_state(self.state)
-
-
-def layer_names(model: nn.Module) -> list[str]:
-    """The paper names a model carries (empty for a model vizlib did not build)."""
-    return list(getattr(model, "vizlib_layers", {}))
-
-
-def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, str]:
-    """Turn a paper name, a module path or a module into ``(label, module path)``.
-
-    Raises:
-        KeyError: the layer is unknown; the message lists the names it knows.
-    """
-    if isinstance(layer, nn.Module):
-        for path, module in model.named_modules():
-            if module is layer:
-                return _label(model, path), path
-        raise KeyError("that module is not part of this model; pass one of its submodules or a layer name")
-    names = getattr(model, "vizlib_layers", {})
-    if layer in names:
-        return layer, names[layer]
-    paths = dict(model.named_modules())
-    if layer in paths and layer:
-        return _label(model, layer), layer
-    known = ", ".join(names) if names else ", ".join(p for p in paths if p)
-    hint = f" Did you mean {_closest(layer, list(names))!r}?" if names else ""
-    raise KeyError(f"unknown layer {layer!r} for this model. Known layers: {known}.{hint}")
-
-
-def layer_module(model: nn.Module, layer: str | nn.Module) -> nn.Module:
-    """The module behind a paper name or a module path."""
-    _, path = resolve_layer(model, layer)
-    return model.get_submodule(path)
-
-
-def _label(model: nn.Module, path: str) -> str:
-    for name, p in getattr(model, "vizlib_layers", {}).items():
-        if p == path:
-            return name
-    return path
-
-
-def _closest(word: str, options: list[str]) -> str:
-    import difflib
-
-    match = difflib.get_close_matches(word, options, n=1, cutoff=0.0)
-    return match[0] if match else (options[0] if options else "")
-

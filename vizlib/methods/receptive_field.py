@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .architecture import _pair, output_sizes
-from .hooks import preserved
-from .models import _walk, resolve_layer
+from ..core.shapes import pair as _pair, output_sizes
+from ..core.hooks import preserved
+from ..core.layers import _walk, resolve_layer
 
 __all__ = [
     "RField",
@@ -320,7 +320,7 @@ def compare_with_paper(
         A :class:`~vizlib.tables.Table` with one row per paper layer and a
         ``match`` column (size and stride both equal).
     """
-    from .tables import Table
+    from ..core.tables import Table
 
     computed = {r.name: r for r in receptive_fields(model, pool_kernel=pool_kernel)}
     empirical = empirical and pool_kernel is None
@@ -343,7 +343,7 @@ def compare_with_paper(
 
 def receptive_field_table(model: nn.Module, *, empirical: bool = True) -> "Table":
     """Size, stride and start of every named conv/pool layer, with the measured size beside."""
-    from .tables import Table
+    from ..core.tables import Table
 
     rows = []
     for r in receptive_fields(model):

@@ -37,6 +37,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .errors import DatasetUnavailable
+
 __all__ = [
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_ENV",
@@ -63,7 +65,7 @@ FASHION_MNIST_ENV = "VIZLIB_FASHION_MNIST"
 #: Where Debian's ``dataset-fashion-mnist`` package installs the files.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 #: The committed sample of the test set.
-SAMPLE_PATH = Path(__file__).resolve().parent / "datasets" / "fashion_mnist_sample.npz"
+SAMPLE_PATH = Path(__file__).resolve().parent.parent / "datasets" / "fashion_mnist_sample.npz"
 #: Seconds allowed for probing torchvision's download host.
 DOWNLOAD_PROBE_TIMEOUT = 4.0
 
@@ -83,9 +85,6 @@ def _classes() -> tuple[str, ...]:
 #: The ten class names, index = label (torchvision's list).
 FASHION_MNIST_CLASSES: tuple[str, ...] = _classes()
 
-
-class DatasetUnavailable(FileNotFoundError):
-    """The dataset is in none of the places vizlib looks, and cannot be downloaded."""
 
 
 @dataclass(frozen=True)
@@ -260,7 +259,7 @@ def fashion_mnist(
     target = Path(named).expanduser() if named else _cache_root()
     why = "download=False"
     if download:
-        from .model_sets import _host_reachable
+        from .online import host_reachable as _host_reachable
 
         url = _download_url()
         if _host_reachable(url, timeout=DOWNLOAD_PROBE_TIMEOUT):

@@ -16,7 +16,7 @@ as it was. On CUDA the same code runs faster but not bit-for-bit the same.
 
 The command that trained the committed checkpoints is::
 
-    python -m vizlib.training alexnet --epochs 10 --seed 0 --threads 2
+    python -m vizlib.models.training alexnet --epochs 10 --seed 0 --threads 2
 
 (the exact command of each is in the JSON record beside its checkpoint).
 """
@@ -41,11 +41,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bundled_models import BUNDLED_BUILDERS, FMNIST_INPUT_SIZE
-from .data import ImageSet, fashion_mnist, fashion_mnist_sample, DatasetUnavailable
-from .device import device as best_device
-from .device import cpu_name, resolve_device
-from .hooks import preserved
+from .bundled_nets import BUNDLED_BUILDERS, FMNIST_INPUT_SIZE
+from ..core.data import ImageSet, fashion_mnist, fashion_mnist_sample
+from ..core.errors import DatasetUnavailable
+from ..core.device import device as best_device
+from ..core.device import cpu_name, resolve_device
+from ..core.hooks import preserved
+
+from ..core.errors import CheckpointError
 
 __all__ = [
     "CHECKPOINT_DIR",
@@ -69,12 +72,9 @@ __all__ = [
 ]
 
 #: Where the committed checkpoints and their records live.
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 _FORMAT = "vizlib-checkpoint"
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, damaged, truncated or not a vizlib checkpoint."""
 
 
 # --------------------------------------------------------------------------- preprocessing
@@ -537,7 +537,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, expected_sha256: str | None
     path = Path(path)
     fix = (
         f"Restore it with `git checkout -- {path.name}` in {path.parent}, or retrain it "
-        "with the command in the JSON record beside it (python -m vizlib.training ...)."
+        "with the command in the JSON record beside it (python -m vizlib.models.training ...)."
     )
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist. {fix}")
@@ -689,7 +689,7 @@ def train_bundled(
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     defaults = TrainConfig()
     p = argparse.ArgumentParser(
-        prog="python -m vizlib.training",
+        prog="python -m vizlib.models.training",
         description="Train a bundled net on Fashion-MNIST with the papers' recipe; write its checkpoint and record.",
     )
     p.add_argument("arch", choices=sorted(BUNDLED_BUILDERS))
@@ -721,7 +721,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """The command line: ``python -m vizlib.training ARCH [options]``; returns the record."""
+    """The command line: ``python -m vizlib.models.training ARCH [options]``; returns the record."""
     args = _parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -736,7 +736,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     words = list(sys.argv[1:] if argv is None else argv)
     # OpenMP's wait policy changes speed on a shared CPU, never results; keep it in the record.
     env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY",) if k in os.environ)
-    command = (env + " " if env else "") + "python -m vizlib.training " + shlex.join(words)
+    command = (env + " " if env else "") + "python -m vizlib.models.training " + shlex.join(words)
     record = train_bundled(
         args.arch, config, name=args.name, out=args.out, root=args.root,
         device=args.device, progress=not args.no_progress, command=command,

@@ -60,13 +60,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .data import ImageSet
-from .device import resolve_device
-from .hooks import preserved
-from .images import _unwrap, check_image, first_conv, load_image, to_display
-from .models import resolve_layer
+from ..core.data import ImageSet
+from ..core.device import resolve_device
+from ..core.hooks import preserved
+from ..core.images import _unwrap, check_image, first_conv, load_image, to_display
+from ..core.layers import resolve_layer
 from .receptive_field import RField, _map_size, receptive_field, receptive_fields
-from .tables import Table
+from ..core.tables import Table
 from .topk import TopActivations, TopKMiner
 
 __all__ = [
@@ -117,7 +117,7 @@ class PreparedImages(Dataset):
     """A labelled image set prepared for a network: ``(input tensor, label)`` items.
 
     Fashion-MNIST's 28x28 grey images go through the network's own transform:
-    a bundled net's :class:`~vizlib.training.Preprocess` (batched, fast), or an
+    a bundled net's :class:`~vizlib.models.training.Preprocess` (batched, fast), or an
     ImageNet net's torchvision transform after upscaling to the network's input
     size and converting grey to RGB (the full-size nets take 3-channel 224x224
     inputs).
@@ -1595,7 +1595,7 @@ def representation_explorer(
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    from .widgets import _draw
+    from ..chapters.widgets import _draw
 
     cache: dict[tuple[str, int, float], RepresentationSpace] = dict(spaces or {})
     feats: dict[tuple[str, int], PatchFeatures] = {(k[0], k[1]): s.patches for k, s in cache.items()}

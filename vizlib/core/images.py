@@ -27,7 +27,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .architecture import InputTooSmall, min_input_size
+from .errors import ImageError
+from .errors import InputTooSmall
+from .shapes import min_input_size
 
 __all__ = [
     "ImageError",
@@ -46,9 +48,6 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".
 _MODE_NAMES = {"L": "greyscale", "LA": "greyscale with alpha", "RGBA": "RGBA", "RGB": "RGB", "CMYK": "CMYK",
                "I": "32-bit greyscale", "I;16": "16-bit greyscale", "F": "floating-point greyscale", "1": "black-and-white"}
 
-
-class ImageError(ValueError):
-    """An image that a network cannot take as it is: wrong file, wrong channels, wrong shape."""
 
 
 def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d] | None:

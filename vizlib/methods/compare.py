@@ -49,12 +49,17 @@ from matplotlib.figure import Figure
 from torch import nn
 from tqdm.auto import tqdm
 
-from .deconvnet import Deconvnet, NoPositiveActivation, normalize_projection
-from .device import resolve_device
-from .hooks import preserved
-from .images import ImageError, _to_pil, _unwrap, check_image, first_conv, to_display
-from .models import ARCHITECTURES, layer_names, resolve_layer
-from .tables import Table
+from .deconvnet import Deconvnet, normalize_projection
+from ..core.errors import NoPositiveActivation
+from ..core.device import resolve_device
+from ..core.hooks import preserved
+from ..core.errors import ImageError
+from ..core.images import _to_pil, _unwrap, check_image, first_conv, to_display
+from ..models.nets import ARCHITECTURES
+from ..core.layers import layer_names, resolve_layer
+from ..core.tables import Table
+
+from ..core.errors import NoObjectRegion
 
 __all__ = [
     "NET_LABELS",
@@ -134,9 +139,6 @@ _DEMO_ORDER = ("coffee", "stereo_motorcycle", "camera", "astronaut", "rocket", "
 _FASHION_ORDER = (0, 1, 7, 8, 9, 5, 2, 3, 4, 6)
 
 
-class NoObjectRegion(ValueError):
-    """A measure needs the object's region in an image and the image has none (or it is empty)."""
-
 
 class _Stop(Exception):
     """Ends a forward pass once the layers needed are done."""
@@ -164,7 +166,8 @@ def load_nets(
         >>> list(nets), missing
         (['alexnet'], {})
     """
-    from .model_sets import WeightsUnavailable, load
+    from ..core.errors import WeightsUnavailable
+    from ..models.model_sets import load
 
     nets: dict[str, Any] = {}
     missing: dict[str, str] = {}
@@ -185,8 +188,8 @@ def load_renorm_pair(arch: str = "alexnet") -> tuple[dict[str, Any], str]:
         set is: only it holds a net trained without renormalisation.
     """
     try:
-        from .bundled import bundled_checkpoint_available, load_bundled
-        from .training import CheckpointError
+        from ..models.bundled import bundled_checkpoint_available, load_bundled
+        from ..core.errors import CheckpointError
     except ImportError as exc:  # pragma: no cover - the bundled set is part of vizlib
         return {}, f"the bundled set cannot be imported ({exc})"
     if not (bundled_checkpoint_available(arch) and bundled_checkpoint_available(arch, "norenorm")):
@@ -277,7 +280,7 @@ def demo_object_images(names: Sequence[str] | None = None, n: int | None = None)
         names: which photos (default: all, the clearest objects first).
         n: at most this many.
     """
-    from .data import demo_image
+    from ..core.data import demo_image
 
     out = []
     for name in (names or _DEMO_ORDER)[: n if n is not None else None]:
@@ -294,7 +297,7 @@ def fashion_object_images(n: int = 4, data: Any = None) -> list[ObjectImage]:
         n: how many (at most 10).
         data: an :class:`~vizlib.ImageSet` (default: the committed sample).
     """
-    from .data import fashion_mnist_sample
+    from ..core.data import fashion_mnist_sample
 
     data = data if data is not None else fashion_mnist_sample()
     out = []
@@ -318,7 +321,7 @@ def sparsity_data(model_set: str, n: int) -> Any:
     """What sparsity is counted over: the committed Fashion-MNIST sample (first ``n``) for bundled,
     the demo photos (first ``n``) otherwise."""
     if model_set == "bundled":
-        from .data import fashion_mnist_sample
+        from ..core.data import fashion_mnist_sample
 
         s = fashion_mnist_sample()
         return s.subset(slice(0, min(n, len(s))))
@@ -516,7 +519,7 @@ def prepared_batches(net: Any, data: Any, batch_size: int = 32) -> Iterator[torc
     ``(image, label)`` pairs, or any iterable of prepared images / batches /
     ``(images, labels)`` pairs (a ``DataLoader``).
     """
-    from .data import ImageSet
+    from ..core.data import ImageSet
 
     model, transform = _unwrap(net)
     if isinstance(data, ImageSet):
@@ -589,7 +592,7 @@ def sparsity(
         KeyError: an unknown layer. ValueError: no images in the data.
 
     Example:
-        >>> from vizlib.bundled_models import alexnet_fmnist
+        >>> from vizlib.models import alexnet_fmnist
         >>> s = sparsity(alexnet_fmnist(seed=0), torch.randn(8, 1, 64, 64), progress=False)
         >>> s.layers[:3], s.images
         (['c1', 'p1', 'c2'], 8)
@@ -1217,7 +1220,7 @@ def net_accuracy(net: Any, data: Any = None) -> Accuracy:
     live, live_on = None, "no labelled data of this net's classes"
     transform = getattr(net, "transform", None)
     if data is not None and hasattr(transform, "batch") and list(getattr(data, "classes", [])) == list(net.categories):
-        from .training import evaluate
+        from ..models.training import evaluate
 
         ev = evaluate(net.model, data, transform)
         live, live_on = ev.accuracy, f"{ev.total} images: {data.source}"

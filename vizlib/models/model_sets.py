@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import urllib.parse
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,7 +28,10 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
-from . import models as vm
+from ..core.errors import WeightsUnavailable
+from ..core.net import Net
+from ..core.online import PROBE_TIMEOUT, host_reachable as _host_reachable
+from . import nets as vm
 
 __all__ = [
     "MODEL_SETS",
@@ -46,53 +47,6 @@ __all__ = [
 
 MODEL_SETS: tuple[str, ...] = ("imagenet", "bundled", "random")
 ENV_VAR = "VIZLIB_MODEL_SET"
-#: Seconds allowed for the reachability probe of a download host.
-PROBE_TIMEOUT = 4.0
-_PROBED: dict[str, bool] = {}
-
-
-class WeightsUnavailable(RuntimeError):
-    """Pretrained weights were asked for and cannot be had (no cache, no network)."""
-
-
-@dataclass
-class Net:
-    """A network together with what is needed to feed it and read its output.
-
-    Attributes:
-        arch: ``"alexnet"``, ``"zfnet"`` or ``"vgg16"``.
-        model_set: ``"imagenet"``, ``"bundled"`` or ``"random"``.
-        model: the ``nn.Module`` (in eval mode), with ``vizlib_layers``.
-        categories: class names, index = output unit.
-        transform: preprocessing from a PIL image to a normalised tensor.
-        mean, std: the per-channel normalisation the model expects; ``mean``
-            is also the grey an occluder uses.
-        input_size: side of the square input the model was trained on.
-        source: where the weights came from, in words.
-    """
-
-    arch: str
-    model_set: str
-    model: nn.Module
-    categories: list[str]
-    transform: Callable[[Any], torch.Tensor]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    input_size: int
-    source: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def layers(self) -> list[str]:
-        """The paper names of the layers, in forward order."""
-        return vm.layer_names(self.model)
-
-    @property
-    def in_channels(self) -> int:
-        return len(self.mean)
-
-    def __repr__(self) -> str:
-        return f"Net({self.arch!r}, set={self.model_set!r}, {len(self.categories)} classes, source={self.source!r})"
 
 
 # --------------------------------------------------------------------------- ImageNet
@@ -106,37 +60,6 @@ _PYTORCHCV_ZFNET = "zfnet"
 
 def _cache_file(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urllib.parse.urlparse(url).path)
-
-
-def _host_reachable(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
-    """True when the URL answers an HTTP HEAD request within ``timeout`` seconds.
-
-    A bare TCP connection is not proof (a proxy may accept any connection), so
-    the probe asks for the file's headers. It runs in a daemon thread so that
-    even a stalled name lookup or handshake cannot hold the caller longer than
-    ``timeout``. ``VIZLIB_OFFLINE=1`` skips it.
-    """
-    if os.environ.get("VIZLIB_OFFLINE"):
-        return False
-    if url in _PROBED:
-        return _PROBED[url]
-    import urllib.request
-
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            request = urllib.request.Request(url, method="HEAD")
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                result.append(200 <= response.status < 400)
-        except Exception:
-            result.append(False)
-
-    worker = threading.Thread(target=probe, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    _PROBED[url] = bool(result and result[0])  # asked once per process: chapters load several nets
-    return _PROBED[url]
 
 
 def _offline_message(arch: str, what: str) -> str:

@@ -35,11 +35,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 from tqdm.auto import tqdm
 
-from .deconvnet import Deconvnet, NoPositiveActivation, _windows, normalize_projection
-from .device import resolve_device
-from .hooks import preserved
-from .images import _unwrap, check_image, to_display
-from .models import resolve_layer
+from .deconvnet import Deconvnet, _windows, normalize_projection
+from ..core.errors import NoPositiveActivation
+from ..core.device import resolve_device
+from ..core.hooks import preserved
+from ..core.images import _unwrap, check_image, to_display
+from ..core.layers import resolve_layer
 
 __all__ = ["TopKMiner", "TopActivations", "top_activations", "top_patches"]
 

@@ -13,8 +13,8 @@ from matplotlib.patches import Rectangle
 from PIL import Image
 from torch import nn
 
-from .architecture import Summary
-from .receptive_field import receptive_field, unit_box
+from ..methods.architecture import Summary
+from ..methods.receptive_field import receptive_field, unit_box
 
 __all__ = ["plot_summary", "fit_image", "plot_receptive_field", "plot_receptive_field_growth"]
 
@@ -24,7 +24,7 @@ def plot_summary(summaries: Summary | Sequence[Summary]) -> Figure:
 
     Example:
         >>> from vizlib.models import alexnet
-        >>> from vizlib.architecture import summary
+        >>> from vizlib import summary
         >>> fig = plot_summary(summary(alexnet()))
     """
     items = [summaries] if isinstance(summaries, Summary) else list(summaries)
@@ -108,7 +108,7 @@ def plot_receptive_field_growth(image: np.ndarray, model: nn.Module, layers: Seq
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
     colours = matplotlib.colormaps["viridis"](np.linspace(0, 1, len(layers)))
-    from .receptive_field import _map_size
+    from ..methods.receptive_field import _map_size
 
     for name, colour in zip(layers, colours):
         rf = receptive_field(model, name)

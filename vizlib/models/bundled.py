@@ -18,10 +18,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .bundled_models import BUNDLED_BUILDERS
-from .model_sets import Net, register_bundled
-from .tables import Table
-from .training import CHECKPOINT_DIR, CheckpointError, Preprocess, load_checkpoint
+from .bundled_nets import BUNDLED_BUILDERS
+from ..core.net import Net
+from .model_sets import register_bundled
+from ..core.tables import Table
+from .training import CHECKPOINT_DIR, Preprocess, load_checkpoint
+from ..core.errors import CheckpointError
 
 __all__ = [
     "VARIANTS",

@@ -56,10 +56,13 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-from .deconvnet import Deconvnet, Projection, Recording, UnsupportedLayer, normalize_projection
-from .hooks import preserved
-from .images import _to_pil, _unwrap, _wanted_mode, check_image, first_conv, load_image, to_display
-from .models import resolve_layer
+from .deconvnet import Deconvnet, Projection, Recording, normalize_projection
+from ..core.errors import UnsupportedLayer
+from ..core.hooks import preserved
+from ..core.images import _to_pil, _unwrap, _wanted_mode, check_image, first_conv, load_image, to_display
+from ..core.layers import resolve_layer
+
+from ..core.errors import NoDenseLayers
 
 __all__ = [
     "DeNet",
@@ -101,9 +104,6 @@ TOPS: tuple[str, ...] = ("logits", "probabilities")
 #: Default floor for probabilities before the logarithm (one-hot vectors hold zeros).
 PROBABILITY_FLOOR = 1e-6
 
-
-class NoDenseLayers(ValueError):
-    """The network has no dense (``nn.Linear``) layer: there is no class vector to start DeNet from."""
 
 
 # --------------------------------------------------------------------------- the network's dense top
@@ -455,7 +455,7 @@ class DeNetRecording:
             TypeError: a class given as neither an int nor a name.
 
         Example:
-            >>> from vizlib.bundled_models import alexnet_fmnist
+            >>> from vizlib.models import alexnet_fmnist
             >>> rec = DeNet(alexnet_fmnist(seed=0)).record(torch.randn(1, 64, 64))
             >>> p = rec.project([0, 3])
             >>> tuple(p.pixels.shape), p.target
@@ -512,7 +512,7 @@ class DeNet:
         NoDenseLayers: the model has no ``nn.Linear`` layer.
 
     Example:
-        >>> from vizlib.bundled_models import zfnet_fmnist
+        >>> from vizlib.models import zfnet_fmnist
         >>> dn = DeNet(zfnet_fmnist(seed=0))
         >>> p = dn.project(torch.randn(1, 64, 64), 7)
         >>> p.pixels.shape
@@ -879,7 +879,7 @@ def denet_images(net: Any, n: int = 6) -> list[DeNetImage]:
         n: how many (at most 6 photos; at most 1,500 Fashion-MNIST images).
     """
     from .compare import DEMO_OBJECT_BOXES
-    from .data import demo_images, fashion_mnist_sample
+    from ..core.data import demo_images, fashion_mnist_sample
 
     if n < 1:
         raise ValueError(f"n must be at least 1, not {n}")
@@ -1019,7 +1019,7 @@ def top_classes_table(net: Any, results: Sequence[Explained]) -> Any:
     ``r(1,2)`` is :func:`class_correlation` between the DeNet images of the
     two most probable classes (near 1: the same picture whatever the class).
     """
-    from .tables import Table
+    from ..core.tables import Table
 
     k = len(results[0].top) if results else 0
     rows = []
@@ -1038,7 +1038,7 @@ def denet_vs_deconvnet_table(results: Sequence[Explained]) -> Any:
 
     "DeNet higher" is left blank where the object fills the image (see :data:`MAX_OBJECT_AREA`).
     """
-    from .tables import Table
+    from ..core.tables import Table
 
     rows = []
     for r in results:
@@ -1054,7 +1054,7 @@ def denet_vs_deconvnet_table(results: Sequence[Explained]) -> Any:
 
 def true_vs_wrong_table(net: Any, results: Sequence[Explained]) -> Any:
     """Per image: DeNet of the true class against the most probable wrong class: correlation and share on the object."""
-    from .tables import Table
+    from ..core.tables import Table
 
     rows = [[r.example.name, f"{_name(net, r.example.label)} ({_p(r.probabilities[r.example.label])})",
              f"{_name(net, r.wrong)} ({_p(r.probabilities[r.wrong])})",
@@ -1072,7 +1072,7 @@ def compare_nets_table(results: dict[str, Sequence[Explained]]) -> Any:
     1 = nothing but a grid), :func:`object_energy_share`, and the correlation between the
     true and the wrong class's images.
     """
-    from .tables import Table
+    from ..core.tables import Table
 
     labels = list(results)
     n = min(len(v) for v in results.values())
@@ -1121,7 +1121,7 @@ def options_table(denet: DeNet, results: Sequence[Explained]) -> Any:
     correlation with the paper's reading of the same class (1: the choice
     changes nothing).
     """
-    from .tables import Table
+    from ..core.tables import Table
 
     per: dict[str, list[tuple[float, float, float]]] = {label: [] for label, _, _ in OPTIONS}
     for r in results:
@@ -1184,7 +1184,7 @@ def denet_claims(results: dict[str, Sequence[Explained]], pair: tuple[str, str] 
     Returns:
         A :class:`~vizlib.Table`: claim, network, measured, verdict.
     """
-    from .tables import Table
+    from ..core.tables import Table
 
     rows = []
     for lab, res in results.items():
@@ -1397,7 +1397,7 @@ def denet_explorer(nets: dict[str, Any], examples: dict[str, Sequence[DeNetImage
         if quiet[0] or cls.value is None or img.value is None:
             return
         # the first drawing runs while the cell executes: no Output context there (a headless executor stalls)
-        from .widgets import _draw
+        from ..chapters.widgets import _draw
 
         _draw(out, content, first)
 

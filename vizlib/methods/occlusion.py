@@ -50,11 +50,12 @@ from matplotlib.figure import Figure
 from torch import nn
 from tqdm.auto import tqdm
 
-from .architecture import InputTooSmall
-from .device import resolve_device
-from .hooks import preserved
-from .images import ImageError, _unwrap, check_image, load_image, to_display
-from .models import resolve_layer
+from ..core.errors import InputTooSmall
+from ..core.device import resolve_device
+from ..core.hooks import preserved
+from ..core.errors import ImageError
+from ..core.images import _unwrap, check_image, load_image, to_display
+from ..core.layers import resolve_layer
 
 __all__ = [
     "Occlusion",
@@ -393,7 +394,7 @@ class Occlusion:
                 raise
             # load_image checks the picture's own size; a transform that enlarges it (28 px
             # Fashion-MNIST to a bundled net's 64) makes it fit: check what the net gets.
-            from .images import _to_pil
+            from ..core.images import _to_pil
 
             return check_image(self.transform(_to_pil(image)), self.model)
 
@@ -739,7 +740,7 @@ def other_images(net: Any, shown: Sequence[Any], limit: int | None = None) -> An
     Returns:
         A :class:`vizlib.examples.ExampleDataset` of ``(tensor, label)`` items.
     """
-    from .examples import ExampleDataset, example_dataset
+    from ..core.examples import ExampleDataset, example_dataset
 
     data = example_dataset(net)
     keep = [i for i in range(len(data)) if not any(np.array_equal(data.raw(i), ex.image) for ex in shown)]
@@ -851,7 +852,7 @@ def occlusion_readings(
 
 def readings_table(readings: Sequence[OcclusionReadings]) -> Any:
     """The readings of several sweeps as a :class:`~vizlib.Table`."""
-    from .tables import Table
+    from ..core.tables import Table
 
     rows = []
     for r in readings:
@@ -876,7 +877,7 @@ def occlusion_claims(readings: Sequence[OcclusionReadings]) -> Any:
     where the strongest feature is* when, on at least one image, the squares
     where (b) and (d) are lowest do not overlap.
     """
-    from .tables import Table
+    from ..core.tables import Table
 
     n = len(readings)
     loc = [r for r in readings if r.localises is not None]
@@ -1066,7 +1067,7 @@ def occlusion_explorer(
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    from .widgets import _draw
+    from ..chapters.widgets import _draw
 
     occ = Occlusion(net)
     first = next(iter(images.values()))[0]

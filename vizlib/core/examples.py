@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .compare import energy_inside  # one definition of the measure, shared with chapters 6 and 7
+from ..methods.compare import energy_inside  # one definition of the measure, shared with chapters 6 and 7
 from .data import demo_images, fashion_mnist_sample
-from .model_sets import Net
+from .net import Net
 
 __all__ = ["Example", "example_images", "ExampleDataset", "example_dataset", "energy_inside"]
 
@@ -65,7 +65,7 @@ def example_images(net: Net, n: int = 3) -> list[Example]:
         ValueError: more images asked for than there are.
 
     Example:
-        >>> from vizlib.model_sets import load
+        >>> from vizlib import load
         >>> [e.name for e in example_images(load("alexnet", "random"), 2)]
         ['chelsea', 'coffee']
     """

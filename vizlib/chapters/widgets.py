@@ -11,8 +11,10 @@ import numpy as np
 from IPython.display import display
 from torch import nn
 
-from .architecture import InputTooSmall, min_input_size, summary
-from .receptive_field import _map_size, receptive_fields
+from ..core.errors import InputTooSmall
+from ..core.shapes import min_input_size
+from ..methods.architecture import summary
+from ..methods.receptive_field import _map_size, receptive_fields
 from .plotting import plot_receptive_field
 
 __all__ = ["architecture_explorer", "receptive_field_explorer", "deconvnet_explorer"]
@@ -44,7 +46,7 @@ def _draw(out: W.Output, draw: Callable[[], None], first: bool) -> None:
 
 
 def _builders() -> dict[str, Callable[[], nn.Module]]:
-    from . import models
+    from ..models import nets as models
 
     return {"AlexNet (torchvision)": models.alexnet, "ZFNet": models.zfnet, "VGG-16": models.vgg16,
             "AlexNet (Krizhevsky, 1 stream)": models.alexnet_original}
@@ -126,9 +128,9 @@ def deconvnet_explorer(net: Any, examples: list, tops: dict | None = None, layer
         tops: layer -> :class:`vizlib.topk.TopActivations` with collected patches.
         layer: the starting layer.
     """
-    from .deconv_views import plot_projection, plot_top_grid
-    from .deconvnet import Deconvnet
-    from .images import to_display
+    from .ch03 import plot_projection, plot_top_grid
+    from ..methods.deconvnet import Deconvnet
+    from ..core.images import to_display
 
     dn = Deconvnet(net)
     convs = [n for n in net.layers if n.startswith(("c", "p"))]

@@ -48,10 +48,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .device import resolve_device
-from .hooks import preserved
-from .images import _unwrap, check_image, load_image
-from .models import resolve_layer
+from ..core.device import resolve_device
+from ..core.hooks import preserved
+from ..core.images import _unwrap, check_image, load_image
+from ..core.layers import resolve_layer
+
+from ..core.errors import UnsupportedLayer, NoPositiveActivation
 
 __all__ = [
     "Deconvnet",
@@ -75,12 +77,6 @@ CROP_LIMIT = 0.6
 _MEMORY_BUDGET = 256 * 2**20  # bytes of intermediate results per projection batch
 
 
-class UnsupportedLayer(TypeError):
-    """The network has a layer the deconvnet cannot reverse."""
-
-
-class NoPositiveActivation(UserWarning):
-    """A projection had nothing to project: the selected activations are all zero or negative."""
 
 
 class _Stop(Exception):

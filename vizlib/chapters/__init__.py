@@ -1,0 +1,7 @@
+"""One module per chapter: its images, readings, tables, claims, figures and
+explorer, plus the plotting and widget helpers and the papers' numbers as data.
+
+A chapter notebook uses ``vl.`` for methods and ``from vizlib.chapters import
+ch05 as ch`` for its own presentation. Chapter modules import matplotlib and
+ipywidgets; nothing below them does.
+"""

@@ -1,0 +1,53 @@
+"""The ``Net`` record: a network with what is needed to feed it and read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .layers import layer_names
+
+__all__ = ["Net"]
+
+
+@dataclass
+class Net:
+    """A network together with what is needed to feed it and read its output.
+
+    Attributes:
+        arch: ``"alexnet"``, ``"zfnet"`` or ``"vgg16"``.
+        model_set: ``"imagenet"``, ``"bundled"`` or ``"random"``.
+        model: the ``nn.Module`` (in eval mode), with ``vizlib_layers``.
+        categories: class names, index = output unit.
+        transform: preprocessing from a PIL image to a normalised tensor.
+        mean, std: the per-channel normalisation the model expects; ``mean``
+            is also the grey an occluder uses.
+        input_size: side of the square input the model was trained on.
+        source: where the weights came from, in words.
+    """
+
+    arch: str
+    model_set: str
+    model: nn.Module
+    categories: list[str]
+    transform: Callable[[Any], torch.Tensor]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_size: int
+    source: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def layers(self) -> list[str]:
+        """The paper names of the layers, in forward order."""
+        return layer_names(self.model)
+
+    @property
+    def in_channels(self) -> int:
+        return len(self.mean)
+
+    def __repr__(self) -> str:
+        return f"Net({self.arch!r}, set={self.model_set!r}, {len(self.categories)} classes, source={self.source!r})"
