@@ -3,264 +3,79 @@
 One import in every chapter::
 
     import vizlib as vl
-    net = vl.load("alexnet")          # the reader's model set
-    vl.summary(net.model)             # layer by layer
-    vl.receptive_fields(net.model)    # size, stride, offset per layer
+    net = vl.load("alexnet")                      # the reader's model set
+    vl.summary(net.model)                         # layer by layer
+    proj = vl.Deconvnet(net).project(x, "c5", 3)  # one activation back to pixels
+
+``vl.`` holds the methods (and the machinery they share); each chapter's
+presentation (figures, tables, claims, explorers) lives in its own module,
+``from vizlib.chapters import ch05 as ch``. The package has four layers, each
+importing only those below it: ``vizlib.core`` < ``vizlib.models`` <
+``vizlib.methods`` < ``vizlib.chapters``.
 """
 
-from .chapters import paper_data, plotting, widgets
-from .core.errors import InputTooSmall
-from .methods.architecture import Summary, compare_sizes, compare_summaries, formula_table, summary
-from .core.shapes import min_input_size, output_sizes
-from .methods.deconvnet import Deconvnet, Projection, Recording, normalize_projection
-from .core.errors import NoPositiveActivation, UnsupportedLayer
-from .methods.denet import DeNet, DeNetProjection, DeNetRecording, DeNetImage, Explained, OPTIONS as DENET_OPTIONS, class_correlation, class_correlations, compare_nets_table, denet_claims, denet_explorer, denet_figure, denet_vs_deconvnet_table, denet_images, explain_images, object_energy_share, object_region, grid_share, options_table, plot_denet_rows, plot_denet_vs_deconvnet, plot_nets_side_by_side, plot_options, plot_top_classes, plot_true_vs_wrong, top_classes_table, true_vs_wrong_table
-from .core.errors import NoDenseLayers
+# core: the shared machinery
+from .core.batches import PreparedImages, batches
+from .core.data import ImageSet, demo_images, fashion_mnist, fashion_mnist_sample, fashion_mnist_test
 from .core.device import device
-from .core.hooks import Capture, capture, preserved
-from .core.errors import ImageError
-from .core.images import ImageFiles, check_image, imagenette, load_image, to_display
-from .models.model_sets import MODEL_SETS, bundled_available, choose_model_set, describe_model_set, imagenet_available, load
+from .core.errors import (
+    DatasetUnavailable,
+    ImageError,
+    InputTooSmall,
+    LayerError,
+    NoObjectRegion,
+    NoPositiveActivation,
+    UnsupportedLayer,
+    VizlibError,
+    WeightsUnavailable,
+)
+from .core.examples import example_images
+from .core.hooks import Capture, preserved, trace
+from .core.images import ImageFiles, check_image, load_image, to_display
+from .core.layers import resolve_layer
+from .core.measures import energy_inside, object_mask, transform_mask
 from .core.net import Net
-from .core.errors import WeightsUnavailable
-from .models.nets import ARCHITECTURES, ZFNet, alexnet, alexnet_original, vgg16, zfnet
-from .core.layers import layer_module, layer_names, name_layers, resolve_layer
-from .chapters.plotting import fit_image, plot_receptive_field, plot_receptive_field_growth, plot_summary
-from .methods.receptive_field import RField, compare_with_paper, empirical_receptive_field, receptive_field, receptive_field_table, receptive_fields, unit_box
+from .core.shapes import min_input_size, output_sizes
 from .core.tables import Table
-from .methods.topk import TopActivations, TopKMiner, top_activations, top_patches
-from .methods.embedding import Agreement, Embedding, GridFill, LayerChoice, PatchFeatures, PreparedImages, Region, RepresentationSpace, agreement_table, agreement_verdicts, available_patches, class_agreement, default_regions, embed, equivalent_layers, fill_grid, filter_visualisations, image_budget, neighbour_agreement, patch_features, plot_embedding, plot_representation_space, representation_explorer, representation_space, select_patches, top_filters, tsne_backend
-from .methods.occlusion import Occlusion, OcclusionMaps, OcclusionReadings, occluder_fill, occlusion_explorer, occlusion_grid, occlusion_maps, occlusion_readings, plot_occlusion, readings_table, top_conv_layer, object_of, occlusion_claims, other_images
-from .methods.correspondence import ZEILER_TABLE1, Correspondence, PartSet, correspondence, demo_object_boxes, object_in_input, part_set, part_sets, plot_parts, table1, untrained_like, correspondence_claims, annotation_format
-from .core.data import DEMO_IMAGES, FASHION_MNIST_CLASSES, ImageSet, demo_image, demo_images, fashion_mnist, fashion_mnist_sample, fashion_mnist_test
-from .core.errors import DatasetUnavailable
-from .models.bundled_nets import alexnet_fmnist, vgg_fmnist, zfnet_fmnist
-from .core.errors import CheckpointError
-from .models.training import Preprocess, TrainConfig, evaluate, filter_rms, renormalize_filters, train, train_bundled
-from .models.bundled import bundled_record, bundled_snapshots, bundled_table, load_bundled, load_snapshots
-from .methods.compare import DEMO_OBJECT_BOXES, NET_LABELS, VASHISHTH_CALTECH101_ACCURACY, Accuracy, Claim, DeadFilters, FilterRMS, FilterSpectrum, NetView, ObjectImage, SideBySide, Sparsity, box_mask, claims_table, comparison_images, conv_pool_layers, dead_filters, demo_object_images, energy_by_stage, energy_inside, energy_table, fashion_object_images, filter_spectrum, first_layer_filters, first_stride, garment_mask, grid_contrast, load_nets, load_renorm_pair, net_accuracy, plot_energy, plot_filters, plot_layer_projections, plot_rms, plot_side_by_side, plot_sparsity, plot_spectra, plot_stage, predictions_table, prepare, prepared_batches, reconstruction_explorer, rms_dominance, side_by_side, sparsity, sparsity_data, sparsity_table, stage_layers, top_predictions, transform_mask, whole_layer
-from .core.errors import NoObjectRegion
+
+# models: the nets, the model sets, training
+from .models.bundled import load_snapshots
+from .models.model_sets import choose_model_set, describe_model_set, load
+from .models.nets import alexnet, vgg16, zfnet
+from .models.training import evaluate, filter_rms, train
+
+# methods: one module per paper method
+from .methods.architecture import summary
+from .methods.receptive_field import empirical_receptive_field, receptive_field, receptive_fields, unit_box
+from .methods.deconvnet import Deconvnet
+from .methods.topk import top_activations, top_patches
+from .methods.embedding import embed as embed_patches, fill_grid, patch_features
+from .methods.occlusion import Occlusion
+from .methods.correspondence import correspondence
+from .methods.denet import DeNet
+from .methods.compare import dead_filters, filter_spectrum, sparsity as layer_sparsity
 
 __all__ = [
-    "paper_data",
-    "plotting",
-    "widgets",
-    "InputTooSmall",
-    "Summary",
-    "min_input_size",
-    "output_sizes",
+    # core
+    "Net", "resolve_layer", "output_sizes", "min_input_size",
+    "load_image", "check_image", "to_display", "ImageFiles",
+    "ImageSet", "fashion_mnist", "fashion_mnist_sample", "fashion_mnist_test", "demo_images",
+    "PreparedImages", "batches", "example_images",
+    "energy_inside", "object_mask", "transform_mask",
+    "Capture", "preserved", "trace", "device", "Table",
+    "VizlibError", "ImageError", "InputTooSmall", "LayerError", "UnsupportedLayer", "NoObjectRegion",
+    "DatasetUnavailable", "WeightsUnavailable", "NoPositiveActivation",
+    # models
+    "load", "choose_model_set", "describe_model_set", "alexnet", "zfnet", "vgg16",
+    "train", "evaluate", "filter_rms", "load_snapshots",
+    # methods
     "summary",
-    "compare_sizes",
-    "compare_summaries",
-    "formula_table",
-    "receptive_field_table",
-    "alexnet_original",
-    "fit_image",
-    "plot_receptive_field",
-    "plot_receptive_field_growth",
-    "plot_summary",
-    "RField",
-    "compare_with_paper",
-    "empirical_receptive_field",
-    "receptive_field",
-    "receptive_fields",
-    "unit_box",
-    "Table",
-    "device",
-    "Capture",
-    "capture",
-    "preserved",
-    "MODEL_SETS",
-    "Net",
-    "WeightsUnavailable",
-    "bundled_available",
-    "choose_model_set",
-    "describe_model_set",
-    "imagenet_available",
-    "load",
-    "ARCHITECTURES",
-    "ZFNet",
-    "alexnet",
-    "zfnet",
-    "vgg16",
-    "layer_module",
-    "layer_names",
-    "name_layers",
-    "resolve_layer",
-    "Deconvnet",
-    "Recording",
-    "Projection",
-    "UnsupportedLayer",
-    "NoPositiveActivation",
-    "normalize_projection",
+    "receptive_field", "receptive_fields", "unit_box", "empirical_receptive_field",
+    "Deconvnet", "top_activations", "top_patches",
+    "patch_features", "embed_patches", "fill_grid",
+    "Occlusion", "correspondence",
     "DeNet",
-    "DeNetRecording",
-    "DeNetProjection",
-    "NoDenseLayers",
-    "DeNetImage",
-    "Explained",
-    "denet_images",
-    "explain_images",
-    "object_energy_share",
-    "class_correlation",
-    "class_correlations",
-    "grid_share",
-    "top_classes_table",
-    "denet_vs_deconvnet_table",
-    "true_vs_wrong_table",
-    "compare_nets_table",
-    "denet_claims",
-    "DENET_OPTIONS",
-    "options_table",
-    "plot_options",
-    "plot_denet_rows",
-    "plot_top_classes",
-    "plot_denet_vs_deconvnet",
-    "plot_true_vs_wrong",
-    "plot_nets_side_by_side",
-    "denet_figure",
-    "denet_explorer",
-    "ImageError",
-    "ImageFiles",
-    "check_image",
-    "imagenette",
-    "load_image",
-    "to_display",
-    "TopActivations",
-    "TopKMiner",
-    "top_activations",
-    "top_patches",
-    "Occlusion",
-    "OcclusionMaps",
-    "OcclusionReadings",
-    "occluder_fill",
-    "occlusion_explorer",
-    "occlusion_grid",
-    "occlusion_maps",
-    "occlusion_readings",
-    "plot_occlusion",
-    "readings_table",
-    "top_conv_layer",
-    "ZEILER_TABLE1",
-    "Correspondence",
-    "PartSet",
-    "correspondence",
-    "demo_object_boxes",
-    "object_in_input",
-    "part_set",
-    "part_sets",
-    "object_of",
-    "other_images",
-    "plot_parts",
-    "table1",
-    "untrained_like",
-    "occlusion_claims",
-    "correspondence_claims",
-    "annotation_format",
-    "DEMO_IMAGES",
-    "FASHION_MNIST_CLASSES",
-    "DatasetUnavailable",
-    "ImageSet",
-    "demo_image",
-    "demo_images",
-    "fashion_mnist",
-    "fashion_mnist_sample",
-    "fashion_mnist_test",
-    "alexnet_fmnist",
-    "zfnet_fmnist",
-    "vgg_fmnist",
-    "CheckpointError",
-    "Preprocess",
-    "TrainConfig",
-    "evaluate",
-    "filter_rms",
-    "renormalize_filters",
-    "train",
-    "train_bundled",
-    "bundled_record",
-    "bundled_snapshots",
-    "bundled_table",
-    "load_snapshots",
-    "load_bundled",
-    "DEMO_OBJECT_BOXES",
-    "NET_LABELS",
-    "VASHISHTH_CALTECH101_ACCURACY",
-    "Accuracy",
-    "Claim",
-    "DeadFilters",
-    "FilterRMS",
-    "FilterSpectrum",
-    "NetView",
-    "NoObjectRegion",
-    "ObjectImage",
-    "SideBySide",
-    "Sparsity",
-    "box_mask",
-    "claims_table",
-    "comparison_images",
-    "conv_pool_layers",
-    "dead_filters",
-    "demo_object_images",
-    "energy_by_stage",
-    "energy_inside",
-    "energy_table",
-    "fashion_object_images",
-    "filter_spectrum",
-    "first_layer_filters",
-    "first_stride",
-    "garment_mask",
-    "grid_contrast",
-    "load_nets",
-    "load_renorm_pair",
-    "net_accuracy",
-    "plot_energy",
-    "plot_filters",
-    "plot_layer_projections",
-    "plot_rms",
-    "plot_side_by_side",
-    "plot_sparsity",
-    "plot_spectra",
-    "plot_stage",
-    "predictions_table",
-    "prepare",
-    "prepared_batches",
-    "reconstruction_explorer",
-    "rms_dominance",
-    "side_by_side",
-    "sparsity",
-    "sparsity_data",
-    "sparsity_table",
-    "stage_layers",
-    "top_predictions",
-    "transform_mask",
-    "whole_layer",
-    "Agreement",
-    "Embedding",
-    "GridFill",
-    "LayerChoice",
-    "PatchFeatures",
-    "PreparedImages",
-    "Region",
-    "RepresentationSpace",
-    "agreement_table",
-    "agreement_verdicts",
-    "available_patches",
-    "class_agreement",
-    "default_regions",
-    "embed",
-    "equivalent_layers",
-    "fill_grid",
-    "filter_visualisations",
-    "neighbour_agreement",
-    "patch_features",
-    "plot_embedding",
-    "image_budget",
-    "plot_representation_space",
-    "representation_explorer",
-    "representation_space",
-    "select_patches",
-    "top_filters",
-    "tsne_backend",
+    "layer_sparsity", "filter_spectrum", "dead_filters",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,94 +1,188 @@
-"""Images for the chapters that suit the model set being shown.
+"""The example images the chapters show, each with one definition of its object.
 
 The Bundled set's networks read Fashion-MNIST (grey 28x28 garments, 10
 classes); the ImageNet and Random sets read colour photos with ImageNet's
 1000 categories. Chapters ask here for "a few images" or "a dataset" and get
 what fits the network, so one notebook reads true for every set.
+
+Every image comes as an :class:`ExampleImage` with its object: a garment's own
+pixels (:func:`~vizlib.core.measures.silhouette_mask`), a photo's hand-drawn
+box from ``vizlib/datasets/part_annotations.json`` (:data:`OBJECT_BOXES`, the
+only place the boxes are written down).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from ..methods.compare import energy_inside  # one definition of the measure, shared with chapters 6 and 7
-from .data import demo_images, fashion_mnist_sample
-from .net import Net
+from .data import DEMO_IMAGES, ImageSet, demo_image, fashion_mnist_sample
+from .measures import box_mask, silhouette_mask, transform_mask
 
-__all__ = ["Example", "example_images", "ExampleDataset", "example_dataset", "energy_inside"]
+__all__ = [
+    "ANNOTATIONS_PATH",
+    "ExampleImage",
+    "object_boxes",
+    "fashion_examples",
+    "photo_examples",
+    "example_images",
+    "ExampleDataset",
+    "example_dataset",
+]
+
+#: The annotations shipped with vizlib: part positions (chapter 5) and the demo photos' object boxes.
+ANNOTATIONS_PATH = Path(__file__).resolve().parent.parent / "datasets" / "part_annotations.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _annotations() -> dict[str, Any]:
+    return json.loads(ANNOTATIONS_PATH.read_text())
+
+
+def object_boxes() -> dict[str, tuple[int, int, int, int]]:
+    """The object box ``(top, left, bottom, right)`` of each demo photo, in its own pixels.
+
+    Read from ``vizlib/datasets/part_annotations.json`` (``objects.demo_images``),
+    drawn by hand around the thing the photo's ImageNet class names.
+
+    Example:
+        >>> object_boxes()["coffee"]
+        (15, 170, 305, 425)
+    """
+    return {k: tuple(int(v) for v in box) for k, box in _annotations()["objects"]["demo_images"].items()}
 
 
 @dataclass
-class Example:
-    """One image with its true class.
+class ExampleImage:
+    """One image with its true class and where its object is.
 
     Attributes:
+        name: a short name for titles.
         image: the raw picture (``H x W`` or ``H x W x 3`` uint8), before preprocessing.
         label: index of its true class in the network's categories.
-        name: a short name for titles.
         category: the class name.
+        mask: ``H x W`` bool in the picture's own pixels, True on the object
+            (``None``: no object region known).
+        index: its index in the dataset it comes from (Fashion-MNIST test set), if any.
     """
 
-    image: np.ndarray
-    label: int
     name: str
+    image: np.ndarray = field(repr=False)
+    label: int
     category: str
+    mask: np.ndarray | None = field(default=None, repr=False)
+    index: int | None = None
 
-    def object_mask(self, net: Net, threshold: int = 25) -> torch.Tensor | None:
-        """Where the object is, at the network's input size: a Fashion-MNIST garment's own pixels
-        (brighter than ``threshold`` on the black background); ``None`` for photos (no mask known)."""
-        if self.image.ndim != 2:
-            return None
-        m = torch.from_numpy(self.image > threshold).float()[None, None]
-        size = self.tensor(net).shape[-2:]
-        return torch.nn.functional.interpolate(m, size=tuple(size), mode="nearest")[0, 0].bool()
+    def tensor(self, net: Any) -> torch.Tensor:
+        """The image prepared for ``net`` (its own transform, its colour mode): ``(C, H, W)``."""
+        from .images import load_image
 
-    def tensor(self, net: Net) -> torch.Tensor:
-        """The image prepared for ``net`` (its own transform)."""
-        return net.transform(self.image if self.image.ndim == 2 else _pil(self.image))
+        return load_image(self.image, net, convert=True)[0]
 
+    def object_mask(self, net: Any) -> torch.Tensor | None:
+        """The object region in ``net``'s input: ``(H, W)`` bool, or ``None`` when the image has none."""
+        return None if self.mask is None else transform_mask(net, self.mask)
 
-def _pil(arr: np.ndarray) -> Any:
-    from PIL import Image
-
-    return Image.fromarray(arr)
+    @property
+    def area(self) -> float:
+        """The object's share of the picture (NaN when no region is known)."""
+        return float(self.mask.mean()) if self.mask is not None else float("nan")
 
 
-def example_images(net: Net, n: int = 3) -> list[Example]:
-    """``n`` images for ``net``: Fashion-MNIST test images of ``n`` different classes for the
-    Bundled set, the demo photos (``skimage.data``) for the ImageNet and Random sets.
+def fashion_examples(n: int = 3, *, classes: Sequence[int] | None = None, data: ImageSet | None = None) -> list[ExampleImage]:
+    """``n`` Fashion-MNIST test images with their garments as objects.
+
+    The ``i``-th image is of class ``classes[i % len(classes)]`` (default
+    0..9), the first image of that class not taken yet: ``n <= 10`` gives one of
+    each class, more go round again.
+
+    Args:
+        n: how many.
+        classes: the order of the classes.
+        data: an :class:`~vizlib.ImageSet` (default: the committed sample).
 
     Raises:
-        ValueError: more images asked for than there are.
+        ValueError: ``n`` below 1, or more images of a class asked for than the data holds.
+    """
+    data = data if data is not None else fashion_mnist_sample()
+    order = list(range(len(data.classes)) if classes is None else classes)
+    if n < 1 or not order:
+        raise ValueError(f"ask for at least one image of at least one class (n={n}, classes={order})")
+    taken: dict[int, int] = {}
+    out = []
+    for i in range(n):
+        c = order[i % len(order)]
+        hits = np.flatnonzero(data.labels == c)
+        k = taken.get(c, 0)
+        if k >= len(hits):
+            raise ValueError(f"the data holds {len(hits)} images of class {data.classes[c]!r}; asked for {k + 1}")
+        taken[c] = k + 1
+        j = int(hits[k])
+        idx = int(data.indices[j]) if data.indices is not None else j
+        img = np.asarray(data.images[j])
+        out.append(ExampleImage(f"{data.classes[c]} (test image {idx})", img, int(c), data.classes[c],
+                                silhouette_mask(img), idx))
+    return out
+
+
+def photo_examples(names: Sequence[str] | None = None, n: int | None = None, *,
+                   categories: Sequence[str] | None = None) -> list[ExampleImage]:
+    """The demo photos (``skimage.data``) with their ImageNet class and object box.
+
+    Args:
+        names: which photos, in this order (default: :data:`vizlib.DEMO_IMAGES` order).
+        n: at most this many.
+        categories: the class names to title them with (default ImageNet's).
+
+    Raises:
+        ValueError: more photos asked for than vizlib ships.
+    """
+    names = list(names) if names is not None else [d.name for d in DEMO_IMAGES]
+    if n is not None:
+        if n > len(names):
+            raise ValueError(f"asked for {n} photos; vizlib ships {len(names)} demo photos")
+        names = names[:n]
+    boxes = object_boxes()
+    out = []
+    for name in names:
+        d, img = demo_image(name)
+        category = categories[d.imagenet_index] if categories is not None else d.category
+        mask = box_mask(img.shape, boxes[name]) if name in boxes else None
+        out.append(ExampleImage(name, img, d.imagenet_index, category, mask))
+    return out
+
+
+def example_images(net: Any, n: int = 3, *, classes: Sequence[int] | None = None,
+                   names: Sequence[str] | None = None) -> list[ExampleImage]:
+    """``n`` images for ``net``: Fashion-MNIST test images (one of each class in turn) for a
+    one-channel net (the Bundled set), the demo photos for the ImageNet and Random sets.
+
+    Args:
+        net: a :class:`~vizlib.Net`.
+        n: how many.
+        classes: the order of Fashion-MNIST classes (:func:`fashion_examples`).
+        names: which photos (:func:`photo_examples`).
 
     Example:
         >>> from vizlib import load
         >>> [e.name for e in example_images(load("alexnet", "random"), 2)]
         ['chelsea', 'coffee']
     """
-    if net.model_set == "bundled":
-        sample = fashion_mnist_sample()
-        if n > len(sample.classes):
-            raise ValueError(f"asked for {n} images of different classes; Fashion-MNIST has {len(sample.classes)}")
-        out = []
-        for label in range(n):
-            i = int(np.flatnonzero(sample.labels == label)[0])
-            out.append(Example(sample.images[i], label, f"test image {int(sample.indices[i])}"
-                               if sample.indices is not None else f"sample {i}", sample.classes[label]))
-        return out
-    photos = demo_images()
-    if n > len(photos):
-        raise ValueError(f"asked for {n} photos; vizlib ships {len(photos)} demo photos")
-    return [Example(img, d.imagenet_index, d.name, net.categories[d.imagenet_index]) for d, img in photos[:n]]
+    if len(net.mean) == 1:
+        return fashion_examples(n, classes=classes)
+    return photo_examples(names, n, categories=net.categories)
 
 
 class ExampleDataset(torch.utils.data.Dataset):
     """Raw images prepared on the fly with a network's transform: items are ``(tensor, label)``."""
 
-    def __init__(self, images: list[np.ndarray] | np.ndarray, labels: list[int] | np.ndarray, net: Net,
+    def __init__(self, images: list[np.ndarray] | np.ndarray, labels: list[int] | np.ndarray, net: Any,
                  description: str) -> None:
         self.images, self.labels, self.net, self.description = images, labels, net, description
 
@@ -96,8 +190,9 @@ class ExampleDataset(torch.utils.data.Dataset):
         return len(self.labels)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        img = self.images[i]
-        return (self.net.transform(img if img.ndim == 2 else _pil(img)), int(self.labels[i]))
+        from .images import load_image
+
+        return load_image(self.images[i], self.net, convert=True)[0], int(self.labels[i])
 
     def raw(self, i: int) -> np.ndarray:
         """The ``i``-th image before preprocessing."""
@@ -107,7 +202,7 @@ class ExampleDataset(torch.utils.data.Dataset):
         return f"ExampleDataset({len(self)} images: {self.description})"
 
 
-def example_dataset(net: Net, limit: int | None = None) -> ExampleDataset:
+def example_dataset(net: Any, limit: int | None = None) -> ExampleDataset:
     """A dataset to mine for ``net``: the committed Fashion-MNIST test sample for the Bundled set,
     the demo photos otherwise (point :class:`vizlib.ImageFiles` at a folder, or use
     :func:`vizlib.imagenette`, for a real ImageNet-style dataset).
@@ -116,11 +211,9 @@ def example_dataset(net: Net, limit: int | None = None) -> ExampleDataset:
         net: the network (its model set decides the images, its transform prepares them).
         limit: use at most this many images.
     """
-    if net.model_set == "bundled":
+    if len(net.mean) == 1:
         s = fashion_mnist_sample()
         k = len(s) if limit is None else min(limit, len(s))
         return ExampleDataset(s.images[:k], s.labels[:k], net, f"{s.source}, first {k}")
-    photos = demo_images()[: limit or None]
-    return ExampleDataset([img for _, img in photos], [d.imagenet_index for d, _ in photos], net,
-                          "the skimage demo photos")
-
+    photos = photo_examples(n=min(limit, len(DEMO_IMAGES)) if limit else None)
+    return ExampleDataset([p.image for p in photos], [p.label for p in photos], net, "the skimage demo photos")

@@ -1,21 +1,31 @@
 """Hooks as context managers, and the guarantee that a model comes back as it went in.
 
-Every vizlib routine that touches a model runs inside :func:`preserved`, which
-restores each submodule's train/eval flag and removes every hook vizlib added,
-also when the routine raises.
+* :func:`preserved` runs a block with the model in eval mode and then restores
+  each submodule's train/eval flag and each parameter's ``requires_grad``,
+  also when the block raises. (It does not touch hooks: those are removed by
+  the context managers below, which register them.)
+* :class:`Capture` keeps the outputs of chosen layers during a forward pass,
+  and can end the pass once it has them all (``stop=True``, then
+  :meth:`Capture.run`).
+* :func:`trace` records the chain of leaf-module calls of one forward pass
+  (what each module took and gave), the one tracer the deconvnet and DeNet
+  build on.
+
+Every hook is registered inside ``try`` and removed in ``finally``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 
 from .layers import resolve_layer
 
-__all__ = ["preserved", "capture", "Capture"]
+__all__ = ["preserved", "capture", "Capture", "StopForward", "Call", "Trace", "trace", "leaf_modules"]
 
 
 @contextlib.contextmanager
@@ -57,6 +67,8 @@ class Capture:
         model: the network.
         layers: paper names, module paths or modules.
         detach: keep detached copies (no autograd graph).
+        stop: end the forward pass as soon as every chosen layer has given
+            its output (run it with :meth:`run`, which catches the stop).
 
     Example:
         >>> from vizlib.models import alexnet
@@ -67,9 +79,11 @@ class Capture:
         (1, 256, 6, 6)
     """
 
-    def __init__(self, model: nn.Module, layers: Iterable[str | nn.Module], *, detach: bool = True) -> None:
+    def __init__(self, model: nn.Module, layers: Iterable[str | nn.Module], *, detach: bool = True,
+                 stop: bool = False) -> None:
         self.model = model
         self.detach = detach
+        self.stop = stop
         self.resolved = [resolve_layer(model, layer) for layer in layers]
         self.outputs: dict[str, torch.Tensor] = {}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
@@ -89,8 +103,26 @@ class Capture:
             out = output.detach() if self.detach else output
             # Clone: an in-place ReLU after this module would overwrite it.
             self.outputs[label] = out.clone()
+            if self.stop and len(self.outputs) == len(self.resolved):
+                raise StopForward
 
         return hook
+
+    def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run the model on ``x`` inside the ``with`` block and return the captured outputs.
+
+        With ``stop=True`` the pass ends at the last chosen layer (the layers
+        above it are not computed).
+        """
+        self.outputs = {}
+        try:
+            self.model(x)
+        except StopForward:
+            pass
+        missing = [label for label, _ in self.resolved if label not in self.outputs]
+        if missing:
+            raise ValueError(f"layer(s) {', '.join(missing)} were not reached by the forward pass")
+        return self.outputs
 
     def remove(self) -> None:
         for h in self._handles:
@@ -106,6 +138,114 @@ class Capture:
         return self.outputs[label]
 
 
-def capture(model: nn.Module, layers: Iterable[str | nn.Module], *, detach: bool = True) -> Capture:
+def capture(model: nn.Module, layers: Iterable[str | nn.Module], *, detach: bool = True,
+            stop: bool = False) -> Capture:
     """Shorthand for :class:`Capture`."""
-    return Capture(model, layers, detach=detach)
+    return Capture(model, layers, detach=detach, stop=stop)
+
+
+class StopForward(Exception):
+    """Raised inside a forward hook to end a forward pass once the needed layers are done."""
+
+
+def leaf_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """The modules without children, with their paths, in registration order."""
+    for path, module in model.named_modules():
+        if path and not list(module.children()):
+            yield path, module
+
+
+@dataclass
+class Call:
+    """One leaf-module call of a forward pass (see :func:`trace`).
+
+    Attributes:
+        path: the module's path in the model.
+        module: the module.
+        in_shape, out_shape: the shapes of its (first) input and its output;
+            empty when either is not a tensor.
+        in_ptr, out_ptr: their storage addresses (a module whose input is not
+            the previous module's output breaks the chain).
+        extra: what ``on_call`` returned for this call.
+    """
+
+    path: str
+    module: nn.Module
+    in_shape: torch.Size
+    in_ptr: int
+    out_shape: torch.Size
+    out_ptr: int
+    extra: Any = None
+
+
+@dataclass
+class Trace:
+    """The calls of one forward pass, and the outputs kept on the way (see :func:`trace`)."""
+
+    calls: list[Call] = field(default_factory=list)
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def trace(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    keep: Iterable[str] = (),
+    stop: bool = False,
+    on_call: Callable[[nn.Module, torch.Tensor], Any] | None = None,
+) -> Trace:
+    """Run ``model`` on ``x`` once (no gradients, eval mode) and record every leaf-module call.
+
+    Args:
+        model: the network.
+        x: its input.
+        keep: module paths whose outputs to keep (cloned: an in-place ReLU
+            after them cannot overwrite them).
+        stop: end the pass once every path in ``keep`` has given its output.
+        on_call: called as ``on_call(module, input)`` at each call; what it
+            returns is kept as the call's ``extra`` (the deconvnet records
+            pooling switches so).
+
+    Raises:
+        ValueError: a path in ``keep`` was not reached.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten())
+        >>> t = trace(net, torch.zeros(1, 1, 5, 5), keep=["1"])
+        >>> [c.path for c in t.calls], tuple(t.outputs["1"].shape)
+        (['0', '1', '2'], (1, 2, 3, 3))
+    """
+    result = Trace()
+    remaining = set(keep)
+
+    def hook_for(path: str):
+        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
+            inp = inputs[0] if inputs else None
+            if isinstance(inp, torch.Tensor) and isinstance(output, torch.Tensor):
+                extra = on_call(module, inp) if on_call is not None else None
+                result.calls.append(Call(path, module, inp.shape, inp.data_ptr(), output.shape, output.data_ptr(), extra))
+            else:
+                result.calls.append(Call(path, module, torch.Size(), -1, torch.Size(), -2))
+            if path in remaining:
+                result.outputs[path] = output.detach().clone()
+                remaining.discard(path)
+                if stop and not remaining:
+                    raise StopForward
+
+        return hook
+
+    handles: list[torch.utils.hooks.RemovableHandle] = []
+    with preserved(model), torch.no_grad():
+        try:
+            for path, module in leaf_modules(model):
+                handles.append(module.register_forward_hook(hook_for(path)))
+            try:
+                model(x)
+            except StopForward:
+                pass
+        finally:
+            for h in handles:
+                h.remove()
+    if remaining:
+        raise ValueError(f"layer(s) {', '.join(sorted(remaining))} were not reached by the forward pass")
+    return result

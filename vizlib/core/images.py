@@ -20,6 +20,7 @@ Three kinds of help:
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -27,8 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import ImageError
-from .errors import InputTooSmall
+from .errors import ImageError, InputTooSmall
 from .shapes import min_input_size
 
 __all__ = [
@@ -147,16 +147,15 @@ def check_image(image: torch.Tensor, model: nn.Module | None = None, *, batch: b
     return image
 
 
-_MIN_SIZE_CACHE: dict[int, tuple[nn.Module, int]] = {}
+# Held weakly: a model checked once must not be kept alive by the cache.
+_MIN_SIZE_CACHE: "weakref.WeakKeyDictionary[nn.Module, int]" = weakref.WeakKeyDictionary()
 
 
 def _min_size(model: nn.Module) -> int:
-    key = id(model)
-    hit = _MIN_SIZE_CACHE.get(key)
-    if hit is not None and hit[0] is model:
-        return hit[1]
-    size = min_input_size(model)
-    _MIN_SIZE_CACHE[key] = (model, size)
+    size = _MIN_SIZE_CACHE.get(model)
+    if size is None:
+        size = min_input_size(model)
+        _MIN_SIZE_CACHE[model] = size
     return size
 
 

@@ -1,8 +1,8 @@
 """The bundled model set: small AlexNet-, ZFNet- and VGG-style nets trained on Fashion-MNIST.
 
-Importing this module registers the three loaders with the model-set switch
-(:func:`vizlib.load`), so ``vl.load("zfnet", "bundled")`` works, and the
-default set falls back to these when ImageNet weights cannot be had.
+The model-set switch (:func:`vizlib.load`) loads these for
+``vl.load("zfnet", "bundled")``, and the default set falls back to them when
+ImageNet weights cannot be had.
 
 Each checkpoint ships in ``vizlib/checkpoints/`` with a JSON record beside it:
 the exact command that trained it, seed, epochs, wall time, device, and its
@@ -20,7 +20,6 @@ from typing import Any
 
 from .bundled_nets import BUNDLED_BUILDERS
 from ..core.net import Net
-from .model_sets import register_bundled
 from ..core.tables import Table
 from .training import CHECKPOINT_DIR, Preprocess, load_checkpoint
 from ..core.errors import CheckpointError
@@ -190,15 +189,3 @@ def bundled_table() -> Table:
         rows,
         "the bundled nets, as recorded when they were trained",
     )
-
-
-def _register() -> None:
-    for arch in BUNDLED_BUILDERS:
-        register_bundled(
-            arch,
-            lambda arch=arch: load_bundled(arch),
-            lambda arch=arch: bundled_checkpoint_available(arch),
-        )
-
-
-_register()

@@ -32,6 +32,8 @@ from ..core.errors import WeightsUnavailable
 from ..core.net import Net
 from ..core.online import PROBE_TIMEOUT, host_reachable as _host_reachable
 from . import nets as vm
+from .bundled import bundled_checkpoint_available, load_bundled
+from .bundled_nets import BUNDLED_BUILDERS
 
 __all__ = [
     "MODEL_SETS",
@@ -40,7 +42,6 @@ __all__ = [
     "load",
     "choose_model_set",
     "imagenet_available",
-    "register_bundled",
     "bundled_available",
     "describe_model_set",
 ]
@@ -200,27 +201,9 @@ def load_pytorchcv_zfnet(path: str | os.PathLike[str]) -> nn.Module:
 
 # --------------------------------------------------------------------------- Bundled
 
-_BUNDLED: dict[str, Callable[[], Net]] = {}
-_BUNDLED_CHECK: dict[str, Callable[[], bool]] = {}
-
-
-def register_bundled(arch: str, loader: Callable[[], Net], available: Callable[[], bool] | None = None) -> None:
-    """Register the loader of a bundled network (the bundled-set module calls this)."""
-    _BUNDLED[arch] = loader
-    _BUNDLED_CHECK[arch] = available or (lambda: True)
-
-
 def bundled_available(arch: str) -> bool:
     """Whether a trained bundled checkpoint for ``arch`` ships with this copy."""
-    _import_bundled()
-    return arch in _BUNDLED and _BUNDLED_CHECK[arch]()
-
-
-def _import_bundled() -> None:
-    try:
-        from . import bundled  # noqa: F401  (registers its loaders on import)
-    except ImportError:
-        pass
+    return arch in BUNDLED_BUILDERS and bundled_checkpoint_available(arch)
 
 
 # --------------------------------------------------------------------------- Random
@@ -301,13 +284,12 @@ def load(
     if chosen == "imagenet":
         net = _load_imagenet(arch, progress)
     elif chosen == "bundled":
-        _import_bundled()
-        if arch not in _BUNDLED or not _BUNDLED_CHECK[arch]():
+        if not bundled_available(arch):
             raise WeightsUnavailable(
                 f"no bundled checkpoint for {arch} ships with this copy of the book; "
                 f"use {ENV_VAR}=random (untrained) or {ENV_VAR}=imagenet."
             )
-        net = _BUNDLED[arch]()
+        net = load_bundled(arch)
     else:
         net = _load_random(arch, seed)
     net.model.to(torch.device(device) if device is not None else torch.device("cpu"))
