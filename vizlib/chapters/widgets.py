@@ -17,7 +17,7 @@ from ..methods.architecture import summary
 from ..methods.receptive_field import _map_size, receptive_fields
 from .plotting import plot_receptive_field
 
-__all__ = ["architecture_explorer", "receptive_field_explorer", "deconvnet_explorer"]
+__all__ = ["architecture_explorer", "receptive_field_explorer", "_draw"]
 
 
 def _draw(out: W.Output, draw: Callable[[], None], first: bool) -> None:
@@ -116,58 +116,3 @@ def receptive_field_explorer(image: np.ndarray, model: nn.Module, layer: str | N
         w.observe(show, "value")
     show(first=True)
     return W.VBox([W.HBox([pick, ys, xs]), out])
-
-
-def deconvnet_explorer(net: Any, examples: list, tops: dict | None = None, layer: str | None = None) -> W.Widget:
-    """Pick an image, a layer and a feature map: see the map's strongest activation projected,
-    and (when ``tops`` holds the layer's mining results) the map's top-9 over the dataset.
-
-    Args:
-        net: a :class:`vizlib.Net`.
-        examples: :class:`vizlib.examples.Example` images.
-        tops: layer -> :class:`vizlib.topk.TopActivations` with collected patches.
-        layer: the starting layer.
-    """
-    from .ch03 import plot_projection, plot_top_grid
-    from ..methods.deconvnet import Deconvnet
-    from ..core.images import to_display
-
-    dn = Deconvnet(net)
-    convs = [n for n in net.layers if n.startswith(("c", "p"))]
-    pick_img = W.Dropdown(options=[(e.name, i) for i, e in enumerate(examples)], description="image")
-    pick_layer = W.Dropdown(options=convs, value=layer or convs[-1], description="layer")
-    pick_map = W.IntSlider(description="map", min=0, continuous_update=False)
-    out = W.Output()
-
-    def channels(name: str) -> int:
-        rec = dn.record(examples[0].tensor(net), [name])
-        return int(rec.activation(name).shape[1])
-
-    def bound(*_: object) -> None:
-        pick_map.max = channels(pick_layer.value) - 1
-
-    def content() -> None:
-        ex = examples[pick_img.value]
-        x = ex.tensor(net)
-        proj = dn.project(x, pick_layer.value, pick_map.value, progress=False)
-        if bool(proj.empty[0]):
-            print(f"map {pick_map.value} of {pick_layer.value} has no positive activation on this image")
-        else:
-            fig = plot_projection(to_display(x, net.mean, net.std), proj, 0)
-            display(fig)
-            plt.close(fig)
-        top = (tops or {}).get(pick_layer.value)
-        if top is not None and top.channels is not None and pick_map.value in [int(c) for c in top.channels]:
-            fig = plot_top_grid(top, [pick_map.value], per_row=1)
-            display(fig)
-            plt.close(fig)
-
-    def show(*_: object, first: bool = False) -> None:
-        _draw(out, content, first)
-
-    bound()
-    pick_layer.observe(bound, "value")
-    for w in (pick_img, pick_layer, pick_map):
-        w.observe(show, "value")
-    show(first=True)
-    return W.VBox([W.HBox([pick_img, pick_layer, pick_map]), out])
