@@ -49,7 +49,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..core.device import resolve_device
-from ..core.hooks import preserved
+from ..core.hooks import trace
 from ..core.images import _unwrap, check_image, load_image
 from ..core.layers import resolve_layer
 
@@ -77,10 +77,6 @@ CROP_LIMIT = 0.6
 _MEMORY_BUDGET = 256 * 2**20  # bytes of intermediate results per projection batch
 
 
-
-
-class _Stop(Exception):
-    """Raised in a forward hook to end the forward pass once the needed layers are done."""
 
 
 # --------------------------------------------------------------------------- recording
@@ -122,6 +118,14 @@ def _kind(module: nn.Module) -> str:
     if isinstance(module, nn.Linear):
         return "linear"
     return "unsupported"
+
+
+def _switches(module: nn.Module, inp: torch.Tensor) -> torch.Tensor | None:
+    """The pooling switches of a max-pooling call (flat indices into its input plane); ``None`` for other modules."""
+    if isinstance(module, nn.MaxPool2d) and not module.return_indices:
+        return F.max_pool2d(inp, module.kernel_size, module.stride, module.padding,
+                            module.dilation, module.ceil_mode, return_indices=True)[1]
+    return None
 
 
 def _conv_padding(module: nn.Conv2d) -> tuple[int, int]:
@@ -729,49 +733,14 @@ class Deconvnet:
         return Recording(self, steps, acts, labels, x.shape[0], (x.shape[2], x.shape[3]))
 
     def _forward(self, x: torch.Tensor, wanted: set[str]) -> tuple[list[_Step], dict[str, torch.Tensor]]:
-        model = self._net
-        raw: list[tuple[str, nn.Module, torch.Size, int, torch.Size, int, torch.Tensor | None]] = []
-        acts: dict[str, torch.Tensor] = {}
-        remaining = set(wanted)
-
-        def hook_for(path: str):
-            def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
-                inp = inputs[0] if inputs else None
-                if not isinstance(inp, torch.Tensor) or not isinstance(output, torch.Tensor):
-                    raw.append((path, module, torch.Size(), -1, torch.Size(), -2, None))
-                else:
-                    sw = None
-                    if isinstance(module, nn.MaxPool2d) and not module.return_indices:
-                        sw = F.max_pool2d(inp, module.kernel_size, module.stride, module.padding,
-                                          module.dilation, module.ceil_mode, return_indices=True)[1]
-                    raw.append((path, module, inp.shape, inp.data_ptr(), output.shape, output.data_ptr(), sw))
-                if path in remaining:
-                    acts[path] = output.detach().clone()  # an in-place ReLU may overwrite it next
-                    remaining.discard(path)
-                    if not remaining:
-                        raise _Stop
-
-            return hook
-
-        handles = []
-        with preserved(model), torch.no_grad():
-            try:
-                for path, module in model.named_modules():
-                    if path and not list(module.children()):
-                        handles.append(module.register_forward_hook(hook_for(path)))
-                try:
-                    model(x)
-                except _Stop:
-                    pass
-            finally:
-                for h in handles:
-                    h.remove()
-        if remaining:
-            raise ValueError(f"layer(s) {', '.join(sorted(remaining))} were not reached by the forward pass")
-
+        """One traced forward pass up to the last wanted layer: the chain of steps and the kept activations."""
+        recorded = trace(self._net, x, keep=wanted, stop=True, on_call=_switches)
+        acts = recorded.outputs
         steps: list[_Step] = []
         prev_shape, prev_ptr, prev_path = x.shape, x.data_ptr(), "the input image"
-        for path, module, in_shape, in_ptr, out_shape, out_ptr, sw in raw:
+        for call in recorded.calls:
+            path, module, in_shape, in_ptr = call.path, call.module, call.in_shape, call.in_ptr
+            out_shape, out_ptr, sw = call.out_shape, call.out_ptr, call.extra
             broken = None
             if in_ptr != prev_ptr:
                 broken = (

@@ -38,7 +38,8 @@ from tqdm.auto import tqdm
 from .deconvnet import Deconvnet, _windows, normalize_projection
 from ..core.errors import NoPositiveActivation
 from ..core.device import resolve_device
-from ..core.hooks import preserved
+from ..core.batches import batches, first_tensor
+from ..core.hooks import Capture, preserved
 from ..core.images import _unwrap, check_image, to_display
 from ..core.layers import resolve_layer
 
@@ -324,52 +325,8 @@ class TopActivations:
 # --------------------------------------------------------------------------- data
 
 
-def _first(item: Any) -> torch.Tensor:
-    if isinstance(item, (tuple, list)) and item:
-        item = item[0]
-    elif isinstance(item, dict):
-        for key in ("image", "images", "img", "pixel_values", "x"):
-            if key in item:
-                item = item[key]
-                break
-    if not isinstance(item, torch.Tensor):
-        raise TypeError(
-            f"expected image tensors (or (image, label) pairs) from the data, got {type(item).__name__}; "
-            "use a transform that ends in ToTensor()"
-        )
-    return item
-
-
 def _is_map_dataset(data: Any) -> bool:
     return isinstance(data, Dataset) and hasattr(data, "__getitem__") and hasattr(data, "__len__")
-
-
-def _batches(data: Any, batch_size: int) -> Iterator[torch.Tensor]:
-    """Batches ``(N, C, H, W)`` from a tensor, a dataset, a loader or any iterable."""
-    if isinstance(data, torch.Tensor):
-        if data.ndim != 4:
-            raise ValueError(f"a tensor of images must be (N, C, H, W); this one is {tuple(data.shape)}")
-        yield from data.split(batch_size)
-        return
-    if _is_map_dataset(data) and not isinstance(data, DataLoader):
-        data = DataLoader(data, batch_size=batch_size, shuffle=False)
-    pending: list[torch.Tensor] = []
-    for item in data:
-        x = _first(item)
-        if x.ndim == 4:
-            if pending:
-                yield torch.stack(pending)
-                pending = []
-            yield x
-        elif x.ndim == 3:
-            pending.append(x)
-            if len(pending) == batch_size:
-                yield torch.stack(pending)
-                pending = []
-        else:
-            raise ValueError(f"expected images (C, H, W) or batches (N, C, H, W) from the data, got {tuple(x.shape)}")
-    if pending:
-        yield torch.stack(pending)
 
 
 def _fetch(data: Any, needed: list[int], batch_size: int) -> Iterator[tuple[list[int], torch.Tensor]]:
@@ -384,9 +341,9 @@ def _fetch(data: Any, needed: list[int], batch_size: int) -> Iterator[tuple[list
                 "mine and collect with shuffle=False"
             )
         if isinstance(data.sampler, SequentialSampler) and _is_map_dataset(data.dataset):
-            getter = lambda i: _first(data.dataset[i])  # noqa: E731
+            getter = lambda i: first_tensor(data.dataset[i])  # noqa: E731
     elif _is_map_dataset(data):
-        getter = lambda i: _first(data[i])  # noqa: E731
+        getter = lambda i: first_tensor(data[i])  # noqa: E731
     if getter is not None:
         for s in range(0, len(needed), batch_size):
             ids = needed[s : s + batch_size]
@@ -401,7 +358,7 @@ def _fetch(data: Any, needed: list[int], batch_size: int) -> Iterator[tuple[list
     ids: list[int] = []
     imgs: list[torch.Tensor] = []
     seen = 0
-    for batch in _batches(data, batch_size):
+    for batch in batches(data, batch_size):
         for j in range(len(batch)):
             if seen + j in want:
                 ids.append(seen + j)
@@ -426,10 +383,6 @@ def _same_size(ids: list[int], imgs: list[torch.Tensor]) -> Iterator[tuple[list[
 
 
 # --------------------------------------------------------------------------- the functions
-
-
-class _Stop(Exception):
-    pass
 
 
 def top_activations(
@@ -474,26 +427,15 @@ def top_activations(
     if module is None:
         raise TypeError("top_activations needs a model")
     label, path = resolve_layer(module, layer)
-    target = module.get_submodule(path)
     dev = resolve_device(device, module)
     if dev != resolve_device(None, module):
         import copy
 
         module = copy.deepcopy(module).to(dev)
-        target = module.get_submodule(path)
     p = next(module.parameters(), None)
     dtype = p.dtype if p is not None else torch.float32
     miner: TopKMiner | None = None
     input_size: tuple[int, int] | None = None
-
-    def hook(mod: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        nonlocal miner
-        if miner is None:
-            miner = TopKMiner(output.shape[1], k, distinct_images=distinct_images, device=output.device,
-                              dtype=output.dtype)
-        miner.update(output)
-        raise _Stop
-
     total = None
     try:
         total = len(data) if not isinstance(data, torch.Tensor) else -(-len(data) // batch_size)
@@ -501,23 +443,20 @@ def top_activations(
             total = -(-len(data) // batch_size)
     except TypeError:
         pass
-    bar = tqdm(_batches(data, batch_size), total=total, desc=f"top {k} of {label}", unit="batch",
+    bar = tqdm(batches(data, batch_size), total=total, desc=f"top {k} of {label}", unit="batch",
                disable=not progress)
-    with preserved(module), torch.no_grad():
-        handle = target.register_forward_hook(hook)
+    with preserved(module), torch.no_grad(), Capture(module, [path], stop=True) as cap:
         try:
             for batch in bar:
                 x = check_image(batch, module, batch=True).to(dev, dtype)
                 if input_size is None:
                     input_size = (x.shape[2], x.shape[3])
-                try:
-                    module(x)
-                except _Stop:
-                    pass
-                else:
-                    raise ValueError(f"layer {label} was not reached by the forward pass")
+                (output,) = cap.run(x).values()  # the pass ends at the layer
+                if miner is None:
+                    miner = TopKMiner(output.shape[1], k, distinct_images=distinct_images, device=output.device,
+                                      dtype=output.dtype)
+                miner.update(output)
         finally:
-            handle.remove()
             bar.close()
     if miner is None:
         raise ValueError("the data gave no images")
