@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import vizlib as vl
+from vizlib.chapters import ch01
 import vizlib.models.bundled as B
 import vizlib.models.model_sets as MS
 from vizlib.models.bundled_nets import FMNIST_INPUT_SIZE, alexnet_fmnist, vgg_fmnist, zfnet_fmnist
@@ -177,7 +178,7 @@ def test_auto_picks_bundled_without_imagenet(monkeypatch):
     assert MS.choose_model_set() == "bundled"
     net = vl.load("zfnet")
     assert net.model_set == "bundled" and "Fashion-MNIST" in net.source
-    assert all(vl.bundled_available(a) for a in ARCHS)
+    assert all(MS.bundled_available(a) for a in ARCHS)
 
 
 @needs_checkpoints
@@ -194,7 +195,7 @@ def test_transform_accepts_pil_and_colour():
 
 @needs_checkpoints
 def test_bundled_table_lists_every_shipped_record():
-    table = vl.bundled_table()
+    table = ch01.bundled_table()
     names = table.column("checkpoint")
     assert names[:3] == ["alexnet_fmnist", "zfnet_fmnist", "vgg16_fmnist"]
     assert "alexnet_fmnist_norenorm" in names

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 import vizlib as vl
+from vizlib.core.hooks import capture
 
 from .conftest import hook_count, modes
 
@@ -9,7 +10,7 @@ from .conftest import hook_count, modes
 def test_capture_clones_before_inplace_relu(nets):
     m = nets["alexnet"]
     x = torch.randn(1, 3, 96, 96)
-    with vl.capture(m, ["features.0", "c1"]) as cap:
+    with capture(m, ["features.0", "c1"]) as cap:
         m(x)
     assert (cap["features.0"] < 0).any(), "pre-ReLU output was overwritten by the in-place ReLU"
     assert torch.equal(cap["c1"], cap["features.0"].clamp(min=0))
@@ -21,7 +22,7 @@ def test_nothing_survives_a_call_even_when_it_raises(nets):
     m.train()
     before = modes(m)
     with pytest.raises(RuntimeError, match="boom"):
-        with vl.capture(m, ["c1", "p5"]):
+        with capture(m, ["c1", "p5"]):
             with vl.preserved(m):
                 assert not m.training
                 raise RuntimeError("boom")
@@ -31,7 +32,7 @@ def test_nothing_survives_a_call_even_when_it_raises(nets):
     with pytest.raises(vl.InputTooSmall):
         vl.summary(m, 20)
     with pytest.raises(KeyError):
-        with vl.capture(m, ["c1", "nope"]):
+        with capture(m, ["c1", "nope"]):
             pass
     assert hook_count(m) == 0 and modes(m) == before
     m.eval()

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import vizlib as vl
+from vizlib.models import ARCHITECTURES
 from vizlib.models import model_sets as ms
 
 
@@ -46,7 +47,7 @@ def test_auto_falls_back_offline(monkeypatch, tmp_path):
     monkeypatch.setenv("VIZLIB_OFFLINE", "1")
     monkeypatch.delenv("VIZLIB_MODEL_SET", raising=False)
     chosen = vl.choose_model_set()
-    assert chosen == ("bundled" if all(vl.bundled_available(a) for a in vl.ARCHITECTURES) else "random")
+    assert chosen == ("bundled" if all(ms.bundled_available(a) for a in ARCHITECTURES) else "random")
     monkeypatch.setenv("VIZLIB_MODEL_SET", "random")
     assert vl.choose_model_set() == "random"
     monkeypatch.setenv("VIZLIB_MODEL_SET", "imagenett")

@@ -4,6 +4,8 @@ from torch import nn
 from torchvision import models as tvm
 
 import vizlib as vl
+from vizlib.core.layers import layer_module
+from vizlib.models import alexnet_original
 from vizlib.models.model_sets import load_pytorchcv_zfnet
 from vizlib.chapters.paper_data import ZEILER_FIG3_FC6_INPUTS, ZEILER_FIG3_SIZES
 
@@ -17,9 +19,9 @@ def test_layer_names(nets):
     assert len([n for n in vgg if n.startswith("c")]) == 13
     # a conv's name points at its ReLU; pools at the pool; fc8 at the last linear
     m = nets["alexnet"]
-    assert isinstance(vl.layer_module(m, "c1"), nn.ReLU)
-    assert isinstance(vl.layer_module(m, "p5"), nn.MaxPool2d)
-    assert isinstance(vl.layer_module(m, "fc8"), nn.Linear)
+    assert isinstance(layer_module(m, "c1"), nn.ReLU)
+    assert isinstance(layer_module(m, "p5"), nn.MaxPool2d)
+    assert isinstance(layer_module(m, "fc8"), nn.Linear)
 
 
 def test_parameter_counts_equal_torchvision_metadata(nets):
@@ -39,7 +41,7 @@ def test_zfnet_sizes_are_zeilers(nets):
 
 
 def test_vashishth_alexnet_at_227():
-    steps = vl.output_sizes(vl.alexnet_original(), 227)
+    steps = vl.output_sizes(alexnet_original(), 227)
     assert [s.w_out for s in steps] == [55, 27, 27, 13, 13, 13, 13, 6]
     assert steps[0].formula == "(227 − 11)/4 + 1 = 55"
     # torchvision's AlexNet at 224: (224 - 11 + 4)/4 + 1 = 55.25 -> 55

@@ -2,6 +2,9 @@ import pytest
 import torch
 
 import vizlib as vl
+from vizlib.chapters import ch02
+from vizlib.core.hooks import capture
+from vizlib.core.layers import layer_module
 from vizlib.chapters.paper_data import YU_TABLE1_VGG16, YU_TABLE2_ALEXNET
 
 
@@ -22,7 +25,7 @@ def test_alexnet_table2_is_2x2_pooling(nets):
 def test_analytic_equals_empirical_every_layer(nets, arch):
     model = nets[arch]
     rows = vl.receptive_fields(model, all_layers=True)
-    spatial = [r for r in rows if type(vl.layer_module(model, r.path)).__name__ in ("Conv2d", "MaxPool2d")]
+    spatial = [r for r in rows if type(layer_module(model, r.path)).__name__ in ("Conv2d", "MaxPool2d")]
     assert len(spatial) >= 8
     for r in spatial:
         fp = vl.empirical_receptive_field(model, r.path)
@@ -39,7 +42,7 @@ def test_real_gradient_footprint_inside_analytic_box(nets):
     """On the real (untrained) AlexNet the gradient can only be narrower, never wider."""
     model = nets["alexnet"]
     x = torch.randn(1, 3, 127, 127, requires_grad=True)
-    with vl.capture(model, ["c3"], detach=False) as cap:
+    with capture(model, ["c3"], detach=False) as cap:
         model(x)
     out = cap["c3"]
     out[0, :, 3, 3].sum().backward()
@@ -70,7 +73,7 @@ def test_unit_box_values(nets):
 
 
 def test_compare_with_paper_table(nets):
-    t = vl.compare_with_paper(nets["vgg16"], YU_TABLE1_VGG16)
+    t = ch02.compare_with_paper(nets["vgg16"], YU_TABLE1_VGG16)
     assert all(t.column("match")) and t.column("measured size") == t.column("computed size")
-    t2 = vl.compare_with_paper(nets["alexnet"], YU_TABLE2_ALEXNET)
+    t2 = ch02.compare_with_paper(nets["alexnet"], YU_TABLE2_ALEXNET)
     assert [m for m in t2.column("match")] == [True] + [False] * 7

@@ -19,7 +19,6 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from ..core.errors import InputTooSmall
 from ..core.hooks import preserved
 from ..core.layers import _walk
 from ..core.shapes import SizeStep, conv_output_size, min_input_size, output_sizes, pair as _pair, pool_output_size
@@ -33,54 +32,7 @@ __all__ = [
     "min_input_size",
     "conv_output_size",
     "pool_output_size",
-    "InputTooSmall",
-    "formula_table",
-    "compare_sizes",
-    "compare_summaries",
 ]
-
-
-def formula_table(model: nn.Module, input_size: int) -> "Table":
-    """Vashishth's formulas worked through every convolution and pooling layer, as a table."""
-    from ..core.tables import Table
-
-    rows = [[st.name, st.kind, st.w_in, st.f, st.p, st.s, st.formula, st.w_out] for st in output_sizes(model, input_size)]
-    arch = getattr(model, "vizlib_arch", type(model).__name__)
-    return Table(["layer", "type", "W1", "F", "P", "S", "W2 = (W1 − F + 2P)/S + 1", "W2"], rows,
-                 title=f"{arch}, {input_size}×{input_size} input")
-
-
-def compare_sizes(model: nn.Module, input_size: int, paper: dict[str, int]) -> "Table":
-    """Map sides computed here beside a paper's, with a ``match`` column."""
-    from ..core.tables import Table
-
-    got = {st.name: st.w_out for st in output_sizes(model, input_size)}
-    missing = [n for n in paper if n not in got]
-    if missing:
-        raise KeyError(f"layers {missing} of the paper are not in this model ({', '.join(got)})")
-    return Table(["layer", "paper", "computed", "match"], [[n, v, got[n], v == got[n]] for n, v in paper.items()])
-
-
-def compare_summaries(original: "Summary", scaled: "Summary", labels: tuple[str, str] | None = None) -> "Table":
-    """Two summaries of the same design side by side, layer by layer (paper names).
-
-    Args:
-        original, scaled: the two :class:`Summary` tables.
-        labels: column labels for the two networks (default: their ``arch``).
-    """
-    from ..core.tables import Table
-
-    la, lb = labels or (original.arch, scaled.arch)
-    def shape(r: LayerRow | None) -> str:
-        return "×".join(map(str, r.output_shape)) if r else "—"
-
-    names = [r.name for r in original.rows] + [r.name for r in scaled.rows if r.name not in {x.name for x in original.rows}]
-    a, b = {r.name: r for r in original.rows}, {r.name: r for r in scaled.rows}
-    rows = [[n, a[n].kind if n in a else "—", shape(a.get(n)), a[n].params if n in a else None,
-             b[n].kind if n in b else "—", shape(b.get(n)), b[n].params if n in b else None] for n in names]
-    rows.append(["total", "", "", original.total_params, "", "", scaled.total_params])
-    return Table(["layer", la, "output", "parameters", lb, "output", "parameters"], rows,
-                 title=f"{la} on {original.input_shape[-1]}² against {lb} on {scaled.input_shape[-1]}²")
 
 
 @dataclass

@@ -35,8 +35,6 @@ __all__ = [
     "unit_box",
     "empirical_receptive_field",
     "Footprint",
-    "compare_with_paper",
-    "receptive_field_table",
 ]
 
 
@@ -297,60 +295,3 @@ def empirical_receptive_field(
     top, left = nz.min(0).values.tolist()
     bottom, right = (nz.max(0).values + 1).tolist()
     return Footprint(rf.name, (uy, ux), (top, left, bottom, right), size)
-
-
-def compare_with_paper(
-    model: nn.Module,
-    paper: dict[str, tuple[int, int]],
-    *,
-    empirical: bool = True,
-    pool_kernel: int | None = None,
-) -> "Table":
-    """Receptive fields computed here beside a paper's table.
-
-    Args:
-        model: the network.
-        paper: layer name -> (size, stride) as printed in the paper.
-        empirical: add the measured footprint (:func:`empirical_receptive_field`)
-            of the real network (not offered with ``pool_kernel``).
-        pool_kernel: compute for a variant whose max pools have this window
-            (see :func:`receptive_fields`).
-
-    Returns:
-        A :class:`~vizlib.tables.Table` with one row per paper layer and a
-        ``match`` column (size and stride both equal).
-    """
-    from ..core.tables import Table
-
-    computed = {r.name: r for r in receptive_fields(model, pool_kernel=pool_kernel)}
-    empirical = empirical and pool_kernel is None
-    header = ["layer", "paper size", "paper stride", "computed size", "computed stride"]
-    if empirical:
-        header.append("measured size")
-    header.append("match")
-    rows = []
-    for name, (size, stride) in paper.items():
-        if name not in computed:
-            raise KeyError(f"layer {name!r} of the paper's table is not a layer of this model ({', '.join(computed)})")
-        r = computed[name]
-        row: list = [name, size, stride, r.size, r.stride]
-        if empirical:
-            row.append(empirical_receptive_field(model, name).size[0])
-        row.append(size == r.size and stride == r.stride)
-        rows.append(row)
-    return Table(header, rows)
-
-
-def receptive_field_table(model: nn.Module, *, empirical: bool = True) -> "Table":
-    """Size, stride and start of every named conv/pool layer, with the measured size beside."""
-    from ..core.tables import Table
-
-    rows = []
-    for r in receptive_fields(model):
-        row: list = [r.name, r.size, r.stride, r.start]
-        if empirical:
-            fp = empirical_receptive_field(model, r.path)
-            row += [fp.size[0], fp.size == (r.size, r.size)]
-        rows.append(row)
-    header = ["layer", "size", "stride", "start"] + (["measured size", "agree"] if empirical else [])
-    return Table(header, rows, title=getattr(model, "vizlib_arch", ""))

@@ -20,7 +20,6 @@ from typing import Any
 
 from .bundled_nets import BUNDLED_BUILDERS
 from ..core.net import Net
-from ..core.tables import Table
 from .training import CHECKPOINT_DIR, Preprocess, load_checkpoint
 from ..core.errors import CheckpointError
 
@@ -31,7 +30,6 @@ __all__ = [
     "bundled_snapshots",
     "bundled_checkpoint_available",
     "load_bundled",
-    "bundled_table",
     "load_snapshots",
 ]
 
@@ -155,37 +153,3 @@ def load_snapshots(arch: str, variant: str | None = None) -> dict[int, Net]:
     final = load_bundled(arch, variant=variant)
     nets[int(final.extra["record"].get("epochs", final.extra["epoch"]))] = final
     return nets
-
-
-def bundled_table() -> Table:
-    """How each shipped bundled net was trained, from the records beside the checkpoints.
-
-    One row per checkpoint that ships (the three nets, then the variants):
-    renormalisation on or off, epochs, the full test set's and the committed
-    sample's accuracy, wall time, the machine, and the exact command.
-
-    Example:
-        >>> print(bundled_table())  # doctest: +SKIP
-    """
-    rows = []
-    for variant in (None, *VARIANTS):
-        for arch in BUNDLED_BUILDERS:
-            if not (CHECKPOINT_DIR / f"{_stem(arch, variant)}.json").is_file():
-                continue
-            r = bundled_record(arch, variant)
-            test = r.get("test_accuracy")
-            rows.append([
-                r.get("name", _stem(arch, variant)),
-                "on" if r.get("renorm", True) else "off",
-                r.get("epochs"),
-                f"{100 * test:.2f} %" if test is not None else "not measured",
-                f"{100 * r['sample_accuracy']:.2f} %",
-                f"{r['wall_time_s'] / 60:.0f} min",
-                r.get("device", ""),
-                r.get("command", ""),
-            ])
-    return Table(
-        ["checkpoint", "renorm", "epochs", "test set (10,000)", "sample (1,500)", "training time", "trained on", "command"],
-        rows,
-        "the bundled nets, as recorded when they were trained",
-    )

@@ -1,0 +1,244 @@
+"""Chapter 1, Architectures: AlexNet, ZFNet and VGG-16 layer by layer.
+
+What the chapter shows and how: Vashishth's size formulas worked through
+(:func:`formula_table`), ZFNet's sizes against Zeiler's Fig. 3
+(:func:`compare_sizes`), per-layer summaries and their figure
+(:func:`plot_summary`), the bundled nets beside the full-size ones
+(:func:`bundled_summaries`, :func:`bundled_table`), and the explorer.
+The computing is :func:`vizlib.summary` and :func:`vizlib.output_sizes`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import display
+from matplotlib.figure import Figure
+from torch import nn
+from torchvision import models as tvm
+
+from ..core.errors import InputTooSmall
+from ..core.shapes import min_input_size, output_sizes, pool_output_size
+from ..core.tables import Table
+from ..methods.architecture import LayerRow, Summary, summary
+from ..methods.receptive_field import receptive_fields
+from ..models import nets as models
+from ..models.nets import alexnet_original
+from ..models.bundled import VARIANTS, _stem, bundled_record
+from ..models.bundled_nets import BUNDLED_BUILDERS, FMNIST_INPUT_SIZE
+from ..models.training import CHECKPOINT_DIR
+from . import paper_data
+from .widgets import _draw
+
+__all__ = [
+    "paper_data",
+    "paper_nets",
+    "alexnet_original",
+    "layer_names_table",
+    "formula_table",
+    "compare_sizes",
+    "pool_rounding",
+    "compare_summaries",
+    "parameter_check",
+    "parameter_shares",
+    "plot_summary",
+    "bundled_summaries",
+    "bundled_table",
+    "bundled_fields_table",
+    "architecture_explorer",
+]
+
+
+def paper_nets(seed: int = 0) -> dict[str, nn.Module]:
+    """The papers' three nets, untrained (architectures need no weights): label -> model.
+
+    Example:
+        >>> list(paper_nets())
+        ['AlexNet', 'ZFNet', 'VGG-16']
+    """
+    return {"AlexNet": models.alexnet(seed=seed), "ZFNet": models.zfnet(seed=seed), "VGG-16": models.vgg16(seed=seed)}
+
+
+def layer_names_table(nets: dict[str, nn.Module]) -> Table:
+    """The papers' layer names beside the module each stands for, in AlexNet and ZFNet."""
+    return Table(["paper name", "AlexNet module", "ZFNet module"],
+                 [[n, nets["AlexNet"].vizlib_layers.get(n, ""), p] for n, p in nets["ZFNet"].vizlib_layers.items()])
+
+
+def pool_rounding(sides: Sequence[int] = (110, 26), kernel: int = 3, stride: int = 2) -> Table:
+    """ZFNet's pooling sides worked both ways: why ``ceil_mode`` gives Zeiler's 55 and 13.
+
+    Example:
+        >>> pool_rounding().rows[0]
+        [110, 54.5, 54, 55]
+    """
+    rows = []
+    for w in sides:
+        exact = pool_output_size(w, kernel, stride)
+        rows.append([w, float(exact), int(exact), -(-exact.numerator // exact.denominator)])
+    return Table(["input side", f"(W − {kernel})/{stride} + 1", "floor", "ceil"], rows)
+
+
+def formula_table(model: nn.Module, input_size: int) -> "Table":
+    """Vashishth's formulas worked through every convolution and pooling layer, as a table."""
+    rows = [[st.name, st.kind, st.w_in, st.f, st.p, st.s, st.formula, st.w_out] for st in output_sizes(model, input_size)]
+    arch = getattr(model, "vizlib_arch", type(model).__name__)
+    return Table(["layer", "type", "W1", "F", "P", "S", "W2 = (W1 − F + 2P)/S + 1", "W2"], rows,
+                 title=f"{arch}, {input_size}×{input_size} input")
+
+
+def compare_sizes(model: nn.Module, input_size: int, paper: dict[str, int]) -> "Table":
+    """Map sides computed here beside a paper's, with a ``match`` column."""
+    got = {st.name: st.w_out for st in output_sizes(model, input_size)}
+    missing = [n for n in paper if n not in got]
+    if missing:
+        raise KeyError(f"layers {missing} of the paper are not in this model ({', '.join(got)})")
+    return Table(["layer", "paper", "computed", "match"], [[n, v, got[n], v == got[n]] for n, v in paper.items()])
+
+
+def compare_summaries(original: "Summary", scaled: "Summary", labels: tuple[str, str] | None = None) -> "Table":
+    """Two summaries of the same design side by side, layer by layer (paper names).
+
+    Args:
+        original, scaled: the two :class:`Summary` tables.
+        labels: column labels for the two networks (default: their ``arch``).
+    """
+    la, lb = labels or (original.arch, scaled.arch)
+    def shape(r: LayerRow | None) -> str:
+        return "×".join(map(str, r.output_shape)) if r else "—"
+
+    names = [r.name for r in original.rows] + [r.name for r in scaled.rows if r.name not in {x.name for x in original.rows}]
+    a, b = {r.name: r for r in original.rows}, {r.name: r for r in scaled.rows}
+    rows = [[n, a[n].kind if n in a else "—", shape(a.get(n)), a[n].params if n in a else None,
+             b[n].kind if n in b else "—", shape(b.get(n)), b[n].params if n in b else None] for n in names]
+    rows.append(["total", "", "", original.total_params, "", "", scaled.total_params])
+    return Table(["layer", la, "output", "parameters", lb, "output", "parameters"], rows,
+                 title=f"{la} on {original.input_shape[-1]}² against {lb} on {scaled.input_shape[-1]}²")
+
+
+def plot_summary(summaries: Summary | Sequence[Summary]) -> Figure:
+    """Parameters and multiply-adds per layer, one bar group per network (log scale).
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> from vizlib import summary
+        >>> fig = plot_summary(summary(alexnet()))
+    """
+    items = [summaries] if isinstance(summaries, Summary) else list(summaries)
+    fig, axes = plt.subplots(len(items), 2, figsize=(12, 2.8 * len(items)), squeeze=False)
+    for row, s in zip(axes, items):
+        names = [r.name for r in s.rows]
+        for ax, values, label, colour in (
+            (row[0], [r.params for r in s.rows], "parameters", "tab:blue"),
+            (row[1], [r.macs for r in s.rows], "multiply-adds", "tab:orange"),
+        ):
+            # layers with none (pooling, normalisation) get no bar rather than a fake 1 on the log axis
+            ax.bar(range(len(names)), np.where(np.asarray(values) > 0, values, np.nan), color=colour)
+            ax.set_yscale("log")
+            ax.set_xticks(range(len(names)), names, rotation=90, fontsize=8)
+            ax.set_title(f"{s.arch}: {label} per layer (total {sum(values):,})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def parameter_check(summaries: dict[str, Summary]) -> Table:
+    """The parameter counts computed here beside torchvision's metadata (AlexNet, VGG-16)."""
+    meta = {"AlexNet": tvm.AlexNet_Weights.IMAGENET1K_V1, "VGG-16": tvm.VGG16_Weights.IMAGENET1K_V1}
+    return Table(["network", "vizlib count", "torchvision meta", "equal"],
+                 [[n, summaries[n].total_params, w.meta["num_params"], summaries[n].total_params == w.meta["num_params"]]
+                  for n, w in meta.items()])
+
+
+def parameter_shares(summaries: dict[str, Summary]) -> Table:
+    """Where the parameters and the multiply-adds are: the share of the dense layers fc6–fc8."""
+    return Table(["network", "parameters", "% in fc6–fc8", "multiply-adds", "% of MACs in fc6–fc8"],
+                 [[n, s.total_params, round(100 * s.share("fc")[0], 1), s.total_macs, round(100 * s.share("fc")[1], 1)]
+                  for n, s in summaries.items()])
+
+
+def bundled_summaries() -> dict[str, Summary]:
+    """Summaries of the three small bundled designs at their own input sizes (one grey channel): arch -> Summary."""
+    return {arch: summary(build(), FMNIST_INPUT_SIZE[arch], in_channels=1) for arch, build in BUNDLED_BUILDERS.items()}
+
+
+def bundled_fields_table(small: dict[str, Summary]) -> Table:
+    """The bundled nets' inputs, sizes and the field of their last pooling layer."""
+    return Table(["network", "input", "parameters", "multiply-adds", "field of the last pooling (size/stride)"],
+                 [[f"{arch}-style (bundled)", FMNIST_INPUT_SIZE[arch], s.total_params, s.total_macs,
+                   "{0.size}/{0.stride}".format(receptive_fields(BUNDLED_BUILDERS[arch]())[-1])]
+                  for arch, s in small.items()])
+
+
+def bundled_table() -> Table:
+    """How each shipped bundled net was trained, from the records beside the checkpoints.
+
+    One row per checkpoint that ships (the three nets, then the variants):
+    renormalisation on or off, epochs, the full test set's and the committed
+    sample's accuracy, wall time, the machine, and the exact command.
+
+    Example:
+        >>> print(bundled_table())  # doctest: +SKIP
+    """
+    rows = []
+    for variant in (None, *VARIANTS):
+        for arch in BUNDLED_BUILDERS:
+            if not (CHECKPOINT_DIR / f"{_stem(arch, variant)}.json").is_file():
+                continue
+            r = bundled_record(arch, variant)
+            test = r.get("test_accuracy")
+            rows.append([
+                r.get("name", _stem(arch, variant)),
+                "on" if r.get("renorm", True) else "off",
+                r.get("epochs"),
+                f"{100 * test:.2f} %" if test is not None else "not measured",
+                f"{100 * r['sample_accuracy']:.2f} %",
+                f"{r['wall_time_s'] / 60:.0f} min",
+                r.get("device", ""),
+                r.get("command", ""),
+            ])
+    return Table(
+        ["checkpoint", "renorm", "epochs", "test set (10,000)", "sample (1,500)", "training time", "trained on", "command"],
+        rows,
+        "the bundled nets, as recorded when they were trained",
+    )
+
+
+def _builders() -> dict[str, Callable[[], nn.Module]]:
+    return {"AlexNet (torchvision)": models.alexnet, "ZFNet": models.zfnet, "VGG-16": models.vgg16,
+            "AlexNet (Krizhevsky, 1 stream)": models.alexnet_original}
+
+
+def architecture_explorer(
+    nets: dict[str, nn.Module] | None = None, sizes: tuple[int, int] = (32, 512), value: int = 224
+) -> W.Widget:
+    """Pick a network and an input size; see its per-layer table.
+
+    Args:
+        nets: label -> model (default: the papers' three nets and Krizhevsky's
+            original AlexNet, untrained: the table needs no weights).
+        sizes: range of the input-size slider.
+        value: initial input size.
+    """
+    models = nets if nets is not None else {k: b() for k, b in _builders().items()}
+    pick = W.Dropdown(options=list(models), description="network")
+    size = W.IntSlider(value=value, min=sizes[0], max=sizes[1], step=1, description="input",
+                       continuous_update=False)
+    out = W.Output()
+
+    def content() -> None:
+        model = models[pick.value]
+        try:
+            display(summary(model, size.value))
+        except InputTooSmall as exc:
+            print(f"{exc}\n(smallest input this network accepts: {min_input_size(model)})")
+
+    def show(*_: object, first: bool = False) -> None:
+        _draw(out, content, first)
+
+    pick.observe(show, "value")
+    size.observe(show, "value")
+    show(first=True)
+    return W.VBox([W.HBox([pick, size]), out])

@@ -1,0 +1,263 @@
+"""Chapter 2, Receptive fields: Yu's Tables 1 and 2, computed and measured, drawn on a photo.
+
+The computing is :func:`vizlib.receptive_fields` (analytic size, stride and
+start per layer) and :func:`vizlib.empirical_receptive_field` (the gradient
+footprint of one unit); this module sets them beside the papers' tables
+(:func:`compare_with_paper`), explains the differences
+(:func:`extra_pixels`), checks computed against measured for every layer
+(:func:`measured_vs_computed`), and draws fields on a photo.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import ipywidgets as W
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import display
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from PIL import Image
+from torch import nn
+
+from ..core.layers import layer_module
+from ..core.tables import Table
+from ..methods.receptive_field import _map_size, empirical_receptive_field, receptive_field, receptive_fields, unit_box
+from . import paper_data
+from .widgets import _draw
+
+__all__ = [
+    "paper_data",
+    "compare_with_paper",
+    "matches",
+    "extra_pixels",
+    "receptive_field_table",
+    "measured_vs_computed",
+    "photo",
+    "fit_image",
+    "plot_receptive_field",
+    "plot_receptive_field_growth",
+    "plot_units",
+    "receptive_field_explorer",
+]
+
+
+def compare_with_paper(
+    model: nn.Module,
+    paper: dict[str, tuple[int, int]],
+    *,
+    empirical: bool = True,
+    pool_kernel: int | None = None,
+) -> "Table":
+    """Receptive fields computed here beside a paper's table.
+
+    Args:
+        model: the network.
+        paper: layer name -> (size, stride) as printed in the paper.
+        empirical: add the measured footprint (:func:`empirical_receptive_field`)
+            of the real network (not offered with ``pool_kernel``).
+        pool_kernel: compute for a variant whose max pools have this window
+            (see :func:`receptive_fields`).
+
+    Returns:
+        A :class:`~vizlib.tables.Table` with one row per paper layer and a
+        ``match`` column (size and stride both equal).
+    """
+    computed = {r.name: r for r in receptive_fields(model, pool_kernel=pool_kernel)}
+    empirical = empirical and pool_kernel is None
+    header = ["layer", "paper size", "paper stride", "computed size", "computed stride"]
+    if empirical:
+        header.append("measured size")
+    header.append("match")
+    rows = []
+    for name, (size, stride) in paper.items():
+        if name not in computed:
+            raise KeyError(f"layer {name!r} of the paper's table is not a layer of this model ({', '.join(computed)})")
+        r = computed[name]
+        row: list = [name, size, stride, r.size, r.stride]
+        if empirical:
+            row.append(empirical_receptive_field(model, name).size[0])
+        row.append(size == r.size and stride == r.stride)
+        rows.append(row)
+    return Table(header, rows)
+
+
+def receptive_field_table(model: nn.Module, *, empirical: bool = True) -> "Table":
+    """Size, stride and start of every named conv/pool layer, with the measured size beside."""
+    rows = []
+    for r in receptive_fields(model):
+        row: list = [r.name, r.size, r.stride, r.start]
+        if empirical:
+            fp = empirical_receptive_field(model, r.path)
+            row += [fp.size[0], fp.size == (r.size, r.size)]
+        rows.append(row)
+    header = ["layer", "size", "stride", "start"] + (["measured size", "agree"] if empirical else [])
+    return Table(header, rows, title=getattr(model, "vizlib_arch", ""))
+
+
+def matches(table: Table) -> int:
+    """How many rows of a :func:`compare_with_paper` table match the paper."""
+    return sum(bool(v) for v in table.column("match"))
+
+
+def extra_pixels(model: nn.Module, paper: dict[str, tuple[int, int]]) -> list[str]:
+    """Why Yu's Table 2 is smaller than AlexNet's real fields: one line per layer.
+
+    A 3×3 pooling window adds one input pixel per pooling (of the layer's
+    stride before it) over the 2×2 window Yu's numbers assume:
+    ``(3 − 1)·j − (2 − 1)·j = j``, half the pooling's own stride.
+    """
+    real = {r.name: r for r in receptive_fields(model)}
+    order = list(real)
+    lines = []
+    for name, (size, _stride) in paper.items():
+        pools = [p for p in ("p1", "p2", "p5") if p in real and order.index(p) <= order.index(name)]
+        extra = sum(real[p].stride // 2 for p in pools)
+        lines.append(f"{name}: computed {real[name].size} − paper {size} = {real[name].size - size}; "
+                     f"one extra pixel per pooling window so far ({', '.join(pools) or 'none'}) adds {extra}")
+    return lines
+
+
+def measured_vs_computed(nets: dict[str, nn.Module]) -> tuple[Table, int]:
+    """For every convolution and max pooling of each net: computed field size, measured footprint, same box?
+
+    Returns:
+        The table, and how many rows agree (same size and same clipped box).
+    """
+    rows = []
+    for name, net in nets.items():
+        for r in receptive_fields(net, all_layers=True):
+            if isinstance(layer_module(net, r.path), (nn.Conv2d, nn.MaxPool2d)):
+                fp = empirical_receptive_field(net, r.path)
+                rows.append([name, r.path, r.size, fp.size[0], fp.box == unit_box(net, r.path, *fp.unit, fp.input_size)])
+    agree = sum(r[2] == r[3] and r[4] for r in rows)
+    return Table(["network", "module", "computed size", "measured size", "same box"], rows), agree
+
+
+def photo(size: int = 224) -> np.ndarray:
+    """scikit-image's cat photo (Chelsea), resized and centre-cropped to ``size`` (:func:`fit_image`)."""
+    from skimage import data
+
+    return fit_image(data.chelsea(), size)
+
+
+def fit_image(image: Any, size: int) -> np.ndarray:
+    """Resize the short side to ``size·256/224`` and centre-crop ``size`` (ImageNet-style), as uint8 HxWxC.
+
+    Accepts a PIL image or an HxW / HxWxC array (uint8, or floats in [0, 1]).
+    """
+    if not isinstance(image, Image.Image):
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8:
+            arr = (np.clip(arr, 0, 1) * 255).astype(np.uint8)
+        image = Image.fromarray(arr)
+    short = round(size * 256 / 224)
+    w, h = image.size
+    scale = short / min(w, h)
+    image = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    w, h = image.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return np.asarray(image.crop((left, top, left + size, top + size)))
+
+
+def plot_receptive_field(
+    image: np.ndarray,
+    model: nn.Module,
+    layer: str,
+    y: int,
+    x: int,
+    *,
+    ax: Any = None,
+) -> Figure:
+    """Draw the input patch one unit of ``layer`` sees on the image it is fed.
+
+    Args:
+        image: the network's input as an HxW(xC) array (see :func:`fit_image`).
+        model: the network.
+        layer: paper name or module path.
+        y, x: the unit's position in the layer's feature map.
+
+    Returns:
+        The Figure: the image, the clipped field (solid) and, where padding
+        cuts it, the unclipped field (dashed).
+    """
+    h, w = image.shape[:2]
+    top, left, bottom, right = unit_box(model, layer, y, x, (h, w))
+    rf = receptive_field(model, layer)
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+    t0, _ = rf.span(y)
+    l0, _ = rf.span(x)
+    ax.add_patch(Rectangle((l0 - 0.5, t0 - 0.5), rf.size, rf.size, fill=False, ls="--", lw=1, ec="white"))
+    ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, lw=2, ec="red"))
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    ax.set_title(f"{rf.name} unit ({y}, {x}): rows {top}–{bottom - 1}, cols {left}–{right - 1}", fontsize=9)
+    ax.axis("off")
+    return fig if fig is not None else ax.figure
+
+
+def plot_receptive_field_growth(image: np.ndarray, model: nn.Module, layers: Sequence[str]) -> Figure:
+    """The field of the centre unit of each layer, nested on one image."""
+    h, w = image.shape[:2]
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+    colours = matplotlib.colormaps["viridis"](np.linspace(0, 1, len(layers)))
+    for name, colour in zip(layers, colours):
+        rf = receptive_field(model, name)
+        side = _map_size(model, rf.path, h)
+        c = side // 2
+        top, left, bottom, right = unit_box(model, name, c, c, (h, w))
+        ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, lw=2, ec=colour,
+                               label=f"{name}: {rf.size}px"))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    ax.set_title("receptive field of the centre unit, layer by layer", fontsize=9)
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_units(image: np.ndarray, model: nn.Module, units: Sequence[tuple[str, int, int]]) -> Figure:
+    """Several units' fields side by side: ``units`` = ``[(layer, y, x), ...]``."""
+    fig, axes = plt.subplots(1, len(units), figsize=(4 * len(units), 4), squeeze=False)
+    for ax, (layer, y, x) in zip(axes[0], units):
+        plot_receptive_field(image, model, layer, y, x, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def receptive_field_explorer(image: np.ndarray, model: nn.Module, layer: str | None = None) -> W.Widget:
+    """Pick a layer and a unit position; see the patch the unit sees on ``image``."""
+    names = [r.name for r in receptive_fields(model)]
+    pick = W.Dropdown(options=names, value=layer or names[len(names) // 2], description="layer")
+    ys = W.IntSlider(description="y", continuous_update=False)
+    xs = W.IntSlider(description="x", continuous_update=False)
+    out = W.Output()
+    h = image.shape[0]
+
+    def limits(*_: object) -> None:
+        side = _map_size(model, model.vizlib_layers.get(pick.value, pick.value) if hasattr(model, "vizlib_layers")
+                         else pick.value, h)
+        for s in (ys, xs):
+            s.max = side - 1
+            s.value = min(s.value, side - 1)
+
+    def content() -> None:
+        fig = plot_receptive_field(image, model, pick.value, ys.value, xs.value)
+        display(fig)
+        plt.close(fig)
+
+    def show(*_: object, first: bool = False) -> None:
+        _draw(out, content, first)
+
+    limits()
+    ys.value = xs.value = ys.max // 2  # set before observing: the first drawing is below
+    pick.observe(limits, "value")
+    for w in (pick, ys, xs):
+        w.observe(show, "value")
+    show(first=True)
+    return W.VBox([W.HBox([pick, ys, xs]), out])
