@@ -10,7 +10,6 @@ out on paper in the comments):
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 
 import numpy as np
@@ -20,9 +19,11 @@ from torch import nn
 
 import vizlib as vl
 from vizlib.models.bundled_nets import alexnet_fmnist, vgg_fmnist, zfnet_fmnist
+from vizlib.core.data import FASHION_MNIST_CLASSES
 from vizlib.core.errors import UnsupportedLayer
-from vizlib.methods.denet import DeNet, class_correlation, class_correlations, object_energy_share, object_region, grid_share
-from vizlib.core.errors import NoDenseLayers
+from vizlib.methods.denet import DeNet, class_correlation, class_correlations, grid_share
+from vizlib.core.errors import NoDenseLayers, NoObjectRegion
+from vizlib.core.measures import energy_inside, object_mask, transform_mask
 from vizlib.core.net import Net
 from vizlib.models.training import Preprocess
 
@@ -312,7 +313,7 @@ def test_unsupported_layer_between_dense_layers():
 
 def fake_fmnist_net(model: nn.Module, size: int = 28) -> Net:
     mean, std = 0.25, 0.5
-    return Net("alexnet", "bundled", model, list(vl.FASHION_MNIST_CLASSES), Preprocess(size, mean, std),
+    return Net("alexnet", "bundled", model, list(FASHION_MNIST_CLASSES), Preprocess(size, mean, std),
                (mean,), (std,), size, "test")
 
 
@@ -323,7 +324,7 @@ def test_classes_by_name_with_a_net():
     img[6:20, 8:22] = 200
     rec = DeNet(net).record(img)  # a raw 28×28 image: the net's transform enlarges it
     assert rec.recording.input_size == (64, 64)
-    assert rec.project("Sneaker").target == [vl.FASHION_MNIST_CLASSES.index("Sneaker")]
+    assert rec.project("Sneaker").target == [FASHION_MNIST_CLASSES.index("Sneaker")]
     with pytest.raises(ValueError, match="unknown class 'Sneakers'; did you mean 'Sneaker'"):
         rec.project("Sneakers")
 
@@ -332,24 +333,28 @@ def test_classes_by_name_with_a_net():
 
 
 def test_object_energy_share():
+    # DeNet's share on the object is the one energy measure, vizlib.core.measures.energy_inside
     v = torch.zeros(2, 2, 2)
     v[0, 0, 0], v[1, 0, 0], v[0, 1, 1] = 1.0, 2.0, 4.0  # energy: 1 + 4 = 5 at (0,0), 16 at (1,1)
     mask = torch.tensor([[True, False], [False, False]])
-    assert object_energy_share(v, mask) == pytest.approx(5 / 21)
-    assert object_energy_share(v[0], mask.numpy()) == pytest.approx(1 / 17)  # (H, W) and a numpy mask
-    batch = object_energy_share(torch.stack([v, -v, torch.zeros_like(v)]), mask)
+    assert energy_inside(v, mask) == pytest.approx(5 / 21)
+    assert energy_inside(v[0], mask.numpy()) == pytest.approx(1 / 17)  # (H, W) and a numpy mask
+    batch = energy_inside(torch.stack([v, -v, torch.zeros_like(v)]), mask)
     assert batch[:2] == pytest.approx([5 / 21, 5 / 21]) and math.isnan(batch[2])
     with pytest.raises(ValueError, match="the mask is \\(3, 3\\) but the visualisation is \\(2, 2\\)"):
-        object_energy_share(v, torch.ones(3, 3, dtype=torch.bool))
+        energy_inside(v, torch.ones(3, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match="empty"):
-        object_energy_share(v, torch.zeros(2, 2, dtype=torch.bool))
+        energy_inside(v, torch.zeros(2, 2, dtype=torch.bool))
 
 
 def test_object_energy_share_is_chapter_6s_measure():
+    # one definition: the squared values summed over channels, the share inside the mask
     v = torch.randn(3, 8, 8, generator=torch.Generator().manual_seed(2))
     m = torch.zeros(8, 8, dtype=torch.bool)
     m[2:5, 1:7] = True
-    assert object_energy_share(v, m) == pytest.approx(vl.energy_inside(v, m))
+    e = v.double().pow(2).sum(0)
+    assert vl.energy_inside(v, m) == pytest.approx(float(e[m].sum() / e.sum()))
+    assert energy_inside is vl.energy_inside
 
 
 def test_class_correlation():
@@ -382,93 +387,20 @@ def test_grid_share():
 
 
 def test_object_mask():
-    net = fake_fmnist_net(alexnet_fmnist(seed=0), 28)  # transform keeps 28×28: masks stay exact
+    # the one mask path: object_mask in the picture's pixels, transform_mask into the net's input.
+    # transform_mask checks the picture against the net's model, so the 28×28 case uses a model that
+    # takes 28×28 inputs (the small hand-built net); the mask depends only on the transform.
+    net = fake_fmnist_net(hand_net(), 28)  # transform keeps 28×28: masks stay exact
     img = np.zeros((28, 28), np.uint8)
     img[5:15, 10:20] = 180
-    garment = object_region(net, img)
+    garment = transform_mask(net, object_mask(img))
     expected = torch.zeros(28, 28, dtype=torch.bool)
     expected[5:15, 10:20] = True
     assert torch.equal(garment, expected)
-    assert torch.equal(object_region(net, img, (5, 10, 15, 20)), expected)
-    assert object_region(fake_fmnist_net(alexnet_fmnist(seed=0), 56), img, (5, 10, 15, 20)).float().mean() == \
-        pytest.approx(100 / 784, abs=0.01)  # scaled with the image
-    with pytest.raises(ValueError, match="empty or outside"):
-        object_region(net, img, (30, 30, 40, 40))
-    with pytest.raises(ValueError, match="brighter than threshold"):
-        object_region(net, np.zeros((28, 28), np.uint8))
-
-
-# --------------------------------------------------------------------------- the chapter's helpers
-
-
-@pytest.fixture(scope="module")
-def fmnist_pair():
-    nets = {"AlexNet": fake_fmnist_net(alexnet_fmnist(seed=0).eval(), 64),
-            "ZFNet": fake_fmnist_net(zfnet_fmnist(seed=0).eval(), 64)}
-    images = {k: vl.denet_images(net, 2) for k, net in nets.items()}
-    results = {k: vl.explain_images(net, images[k], k=3) for k, net in nets.items()}
-    return nets, images, results
-
-
-def test_denet_images_for_a_one_channel_net(fmnist_pair):
-    nets, images, _ = fmnist_pair
-    ims = images["AlexNet"]
-    assert [e.label for e in ims] == [0, 1]  # one of each class in turn
-    for e in ims:
-        assert e.input.shape == (1, 64, 64) and e.mask.shape == (64, 64) and 0 < e.mask.float().mean() < 1
-
-
-def test_explain_images(fmnist_pair):
-    nets, images, results = fmnist_pair
-    dn = DeNet(nets["AlexNet"])
-    for ex, r in zip(images["AlexNet"], results["AlexNet"]):
-        rec = dn.record(ex.input)
-        assert r.top == rec.top_classes(3) and r.wrong != ex.label and r.period == 4
-        assert torch.allclose(r.denet_true, rec.project(ex.label).pixels[0], atol=TOL)
-        assert torch.allclose(r.denet_top, rec.project(rec.top_classes(3)).pixels, atol=TOL)
-        assert torch.allclose(r.deconv, rec.strongest_map().pixels[0], atol=TOL)
-        assert r.on_object(r.denet_true) == pytest.approx(float(object_energy_share(r.denet_true, ex.mask)))
-    assert results["ZFNet"][0].period == 2
-
-
-def test_tables_claims_and_figures(fmnist_pair):
-    from matplotlib.figure import Figure
-
-    nets, images, results = fmnist_pair
-    net, res = nets["AlexNet"], results["AlexNet"]
-    assert len(vl.top_classes_table(net, res)) == 2
-    t = vl.denet_vs_deconvnet_table(res)
-    assert t.column("DeNet higher") == [r.on_object(r.denet_top[0]) > r.on_object(r.deconv) if r.measurable else None
-                                        for r in res]
-    assert t.column("object area") == [r.area for r in res]
-    w = vl.true_vs_wrong_table(net, res)
-    assert w.column("r(true, wrong)") == [class_correlation(r.denet_true, r.denet_wrong) for r in res]
-    assert len(vl.compare_nets_table(results)) == 2
-    claims = vl.denet_claims(results, pair=("AlexNet", "ZFNet"))
-    assert len(claims) == 5
-    assert all(v in ("supported", "not supported", "not measurable here")
-               or v.startswith(("class-specific", "mostly the same")) for v in claims.column("verdict"))
-    filled = [dataclasses.replace(r, example=dataclasses.replace(r.example, mask=torch.ones_like(r.example.mask)))
-              for r in res]  # objects that fill the image: nothing to compare
-    assert not any(r.measurable for r in filled)
-    assert vl.denet_vs_deconvnet_table(filled).column("DeNet higher") == [None, None]
-    assert vl.denet_claims({"AlexNet": filled}).column("verdict")[1] == "not measurable here"
-    dn = DeNet(net)
-    options = vl.options_table(dn, res[:1])
-    assert options.column("r(with the paper's reading)")[0] == pytest.approx(1.0)
-    figs = [vl.plot_top_classes(net, res), vl.plot_denet_vs_deconvnet(net, res), vl.plot_true_vs_wrong(net, res),
-            vl.plot_nets_side_by_side(nets, results), vl.plot_options(net, dn, res[0]),
-            vl.denet_figure(net, images["AlexNet"][0], denet=dn)]
-    assert all(isinstance(f, Figure) for f in figs)
-    import matplotlib.pyplot as plt
-
-    for f in figs:
-        plt.close(f)
-
-
-def test_explorer_builds(fmnist_pair):
-    import ipywidgets as W
-
-    nets, images, _ = fmnist_pair
-    widget = vl.denet_explorer(nets, images)
-    assert isinstance(widget, W.VBox)
+    assert torch.equal(transform_mask(net, object_mask(img, (5, 10, 15, 20))), expected)
+    assert transform_mask(fake_fmnist_net(alexnet_fmnist(seed=0), 56), object_mask(img, (5, 10, 15, 20))) \
+        .float().mean() == pytest.approx(100 / 784, abs=0.01)  # scaled with the image
+    with pytest.raises(NoObjectRegion, match="holds no pixel of a 28×28 image"):
+        object_mask(img, (30, 30, 40, 40))
+    with pytest.raises(NoObjectRegion, match="no pixel brighter than 25"):
+        object_mask(np.zeros((28, 28), np.uint8))

@@ -1,0 +1,658 @@
+"""Chapter 7, DeNet (Vashishth §7-8, Figs. 12-13): a class vector projected to pixels; DeNet against the deconvnet.
+
+The chapter's presentation of :class:`vizlib.DeNet`: each image's views from
+one forward pass (:func:`explain_images`), the tables the chapter prints, the
+paper's claims judged from those numbers (:func:`denet_claims`), the figures
+and the explorer. The images are :func:`vizlib.example_images` (Fashion-MNIST
+garments for the Bundled set, the demo photos with their object boxes
+otherwise); the share on the object is :func:`vizlib.energy_inside` in the
+object's mask carried into the net's input (``ExampleImage.object_mask``).
+
+Example::
+
+    import vizlib as vl
+    from vizlib.chapters import ch07 as ch
+    net = vl.load("alexnet")
+    results = ch.explain_images(net, vl.example_images(net, 2))
+    ch.denet_vs_deconvnet_table(results)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from ..core.examples import ExampleImage
+from ..core.images import first_conv, to_display
+from ..core.measures import energy_inside
+from ..core.tables import Table
+from ..methods.deconvnet import normalize_projection
+from ..methods.denet import TOPS, DeNet, class_correlation, class_correlations, grid_share
+from .claims import Claim, claims_table
+
+__all__ = [
+    "MAX_OBJECT_AREA",
+    "OPTIONS",
+    "Explained",
+    "explain_images",
+    "top_classes_table",
+    "denet_vs_deconvnet_table",
+    "true_vs_wrong_table",
+    "compare_nets_table",
+    "option_variants",
+    "options_table",
+    "denet_claims",
+    "claims_table",
+    "plot_denet_rows",
+    "plot_top_classes",
+    "plot_denet_vs_deconvnet",
+    "plot_true_vs_wrong",
+    "plot_nets_side_by_side",
+    "plot_options",
+    "denet_figure",
+    "denet_explorer",
+]
+
+#: Images whose object covers at least this share of the input leave too little background for the
+#: energy share to tell visualisations apart: comparisons leave them out.
+MAX_OBJECT_AREA = 0.95
+
+#: DeNet's four readings: (label, top, rectify); the first is the paper's.
+OPTIONS: tuple[tuple[str, str, bool], ...] = (
+    ("logits, not rectified (the paper)", "logits", False),
+    ("logits, rectified", "logits", True),
+    ("probabilities, not rectified", "probabilities", False),
+    ("probabilities, rectified", "probabilities", True),
+)
+
+
+# --------------------------------------------------------------------------- one image, every view
+
+
+def _share(visualisation: torch.Tensor, mask: torch.Tensor | None) -> float:
+    """:func:`vizlib.energy_inside` of one visualisation; NaN where the image has no object region."""
+    return math.nan if mask is None else float(energy_inside(visualisation, mask))
+
+
+@dataclass
+class Explained:
+    """DeNet and deconvnet views of one image, from one forward pass (see :func:`explain_images`).
+
+    Attributes:
+        example: the image, its true class and its object (:class:`~vizlib.core.examples.ExampleImage`).
+        input: ``(C, H, W)`` the image prepared for the net.
+        mask: ``(H, W)`` bool, the object in the net's input (``None``: no object region).
+        top: the ``k`` most probable classes, most probable first.
+        probabilities: ``(K,)`` the network's softmax output.
+        denet_top: ``(k, C, H, W)`` DeNet images of the ``top`` classes.
+        wrong: the most probable class other than the true one.
+        denet_true, denet_wrong: ``(C, H, W)`` DeNet images of the true and that wrong class.
+        deconv: ``(C, H, W)`` the deconvnet projection of the strongest map of the top conv layer.
+        deconv_layer, deconv_map: that layer and map.
+        period: the first convolution's stride (for :func:`~vizlib.methods.denet.grid_share`).
+
+    Example:
+        >>> r = explain_images(net, vl.example_images(net, 1))[0]     # doctest: +SKIP
+        >>> r.on_object(r.denet_true) > r.area                         # doctest: +SKIP
+        True
+    """
+
+    example: ExampleImage
+    input: torch.Tensor
+    mask: torch.Tensor | None
+    top: list[int]
+    probabilities: np.ndarray
+    denet_top: torch.Tensor
+    wrong: int
+    denet_true: torch.Tensor
+    denet_wrong: torch.Tensor
+    deconv: torch.Tensor
+    deconv_layer: str
+    deconv_map: int
+    period: int
+
+    @property
+    def area(self) -> float:
+        """The object's share of the net's input: what an evenly spread visualisation puts on it (NaN: no object)."""
+        return float(self.mask.float().mean()) if self.mask is not None else math.nan
+
+    @property
+    def measurable(self) -> bool:
+        """Whether the image has an object region that leaves enough background to tell visualisations apart."""
+        return self.mask is not None and self.area < MAX_OBJECT_AREA
+
+    def on_object(self, visualisation: torch.Tensor) -> float:
+        """:func:`vizlib.energy_inside` of a visualisation of this image (NaN where there is no object region)."""
+        return _share(visualisation, self.mask)
+
+
+def _first_stride(model: nn.Module) -> int:
+    """The stride of the first convolution (AlexNet 4, ZFNet 2, VGG-16 1); 1 without one."""
+    conv = first_conv(model)
+    s = conv[1].stride if conv is not None else 1
+    return int(s[0] if isinstance(s, (tuple, list)) else s)
+
+
+def explain_images(
+    net: Any,
+    examples: Sequence[ExampleImage],
+    k: int = 3,
+    *,
+    top: str = "logits",
+    rectify: bool = False,
+    denet: DeNet | None = None,
+    progress: bool | None = None,
+) -> list[Explained]:
+    """For each image: DeNet of its top classes, of its true class and of a wrong class, and the deconvnet view.
+
+    One forward pass per image; the DeNet images go down as one batch.
+
+    Args:
+        net: a :class:`~vizlib.Net`.
+        examples: images from :func:`vizlib.example_images`.
+        k: how many of the most probable classes.
+        top, rectify: DeNet's options (see :meth:`vizlib.methods.denet.DeNetRecording.project`).
+        denet: a :class:`~vizlib.DeNet` of ``net`` to reuse.
+        progress: a progress bar over the images (default: more than 4 images).
+
+    Returns:
+        One :class:`Explained` per image.
+
+    Example:
+        >>> results = explain_images(net, vl.example_images(net, 2), k=3)   # doctest: +SKIP
+        >>> len(results), len(results[0].top)                                # doctest: +SKIP
+        (2, 3)
+    """
+    from tqdm.auto import tqdm
+
+    dn = denet or DeNet(net)
+    period = _first_stride(dn.model)
+    out = []
+    show = len(examples) > 4 if progress is None else progress
+    for ex in tqdm(examples, desc="DeNet", unit="image", disable=not show):
+        x = ex.tensor(net)
+        rec = dn.record(x)
+        probs = rec.probabilities[0]
+        tops = rec.top_classes(k)
+        order = probs.argsort(descending=True).tolist()
+        wrong = next(c for c in order if c != ex.label)
+        p = rec.project([*tops, ex.label, wrong], top=top, rectify=rectify)
+        d = rec.strongest_map()
+        out.append(Explained(ex, x, ex.object_mask(net), tops, probs.numpy(), p.pixels[:k].cpu(), wrong,
+                             p.pixels[k].cpu(), p.pixels[k + 1].cpu(), d.pixels[0].cpu(), d.layer, int(d.channel[0]),
+                             period))
+    return out
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _p(p: float) -> str:
+    """A probability for a title: two decimals, or two significant digits when small."""
+    return f"{p:.2f}" if p >= 0.01 else f"{p:.1g}"
+
+
+def _name(net: Any, c: int) -> str:
+    cats = getattr(net, "categories", None)
+    return str(cats[c]) if cats else str(c)
+
+
+def _f2(x: float) -> str:
+    """Two decimals, or a dash for a missing number."""
+    return "—" if math.isnan(x) else f"{x:.2f}"
+
+
+def top_classes_table(net: Any, results: Sequence[Explained]) -> Table:
+    """Per image: the top classes and their probabilities, each DeNet image's share on the object, how alike they are.
+
+    ``r(1,2)`` is :func:`~vizlib.methods.denet.class_correlation` between the
+    DeNet images of the two most probable classes (near 1: the same picture
+    whatever the class).
+
+    Example:
+        >>> top_classes_table(net, explain_images(net, vl.example_images(net, 2)))   # doctest: +SKIP
+    """
+    k = len(results[0].top) if results else 0
+    rows = []
+    for r in results:
+        corr = class_correlations(r.denet_top)
+        rows.append([r.example.name, _name(net, r.example.label),
+                     ", ".join(f"{_name(net, c)} ({_p(r.probabilities[c])})" for c in r.top),
+                     r.area, " / ".join(_f2(r.on_object(v)) for v in r.denet_top)]
+                    + [float(corr[0, j]) for j in range(1, k)])
+    return Table(["image", "true class", f"top {k} (probability)", "object area", "DeNet on object, each class"]
+                 + [f"r(1,{j + 1})" for j in range(1, k)], rows)
+
+
+def _denet_higher(r: Explained) -> bool | None:
+    """Whether DeNet (most probable class) puts more on the object than the deconvnet view; None: not comparable."""
+    a, b = r.on_object(r.denet_top[0]), r.on_object(r.deconv)
+    if not r.measurable or math.isnan(a) or math.isnan(b):
+        return None
+    return a > b
+
+
+def denet_vs_deconvnet_table(results: Sequence[Explained]) -> Table:
+    """Per image: share of the energy on the object for DeNet (most probable class) and the deconvnet view.
+
+    "DeNet higher" is left blank where the object fills the image (see
+    :data:`MAX_OBJECT_AREA`), where there is no object region, or where a
+    visualisation is zero everywhere.
+
+    Example:
+        >>> denet_vs_deconvnet_table(explain_images(net, vl.example_images(net, 2)))   # doctest: +SKIP
+    """
+    rows = [[r.example.name, r.area, r.on_object(r.denet_top[0]), r.on_object(r.deconv),
+             f"{r.deconv_layer} map {r.deconv_map}", _denet_higher(r)] for r in results]
+    left = sum(not r.measurable for r in results)
+    title = (f"{left} image(s) without an object region or whose object covers {MAX_OBJECT_AREA:.0%} or more of "
+             "the input: no comparison" if left else "")
+    return Table(["image", "object area", "DeNet on object", "deconvnet on object", "deconvnet view",
+                  "DeNet higher"], rows, title=title)
+
+
+def true_vs_wrong_table(net: Any, results: Sequence[Explained]) -> Table:
+    """Per image: DeNet of the true class against the most probable wrong class: correlation and share on the object.
+
+    Example:
+        >>> true_vs_wrong_table(net, explain_images(net, vl.example_images(net, 2)))   # doctest: +SKIP
+    """
+    rows = [[r.example.name, f"{_name(net, r.example.label)} ({_p(r.probabilities[r.example.label])})",
+             f"{_name(net, r.wrong)} ({_p(r.probabilities[r.wrong])})",
+             class_correlation(r.denet_true, r.denet_wrong), r.on_object(r.denet_true), r.on_object(r.denet_wrong)]
+            for r in results]
+    return Table(["image", "true class (p)", "wrong class (p)", "r(true, wrong)", "true on object",
+                  "wrong on object"], rows)
+
+
+def _grid(r: Explained) -> float:
+    """:func:`grid_share` of the true class's DeNet image at the first stride (NaN where that makes no grid)."""
+    h, w = r.denet_true.shape[-2:]
+    if r.period < 2 or h % r.period or w % r.period:
+        return math.nan
+    return grid_share(r.denet_true, r.period)
+
+
+def _median(values: Iterable[float]) -> float:
+    v = [x for x in values if not math.isnan(x)]
+    return float(np.median(v)) if v else math.nan
+
+
+def compare_nets_table(results: dict[str, Sequence[Explained]]) -> Table:
+    """Per image and network: grid pattern at the first stride, share on the object, class specificity.
+
+    Each network's DeNet image of the true class is measured:
+    :func:`~vizlib.methods.denet.grid_share` at the network's first-layer
+    stride (0 = no grid, 1 = nothing but a grid), :func:`vizlib.energy_inside`,
+    and the correlation between the true and the wrong class's images.
+
+    Example:
+        >>> compare_nets_table({"AlexNet": alex_results, "ZFNet": zf_results})   # doctest: +SKIP
+    """
+    labels = list(results)
+    n = min(len(v) for v in results.values())
+    header = ["image"]
+    for lab in labels:
+        header += [f"{lab}: grid (period {results[lab][0].period})", f"{lab}: on object", f"{lab}: r(true, wrong)"]
+    rows = []
+    for i in range(n):
+        row: list[Any] = [results[labels[0]][i].example.name]
+        for lab in labels:
+            r = results[lab][i]
+            row += [_grid(r), r.on_object(r.denet_true), class_correlation(r.denet_true, r.denet_wrong)]
+        rows.append(row)
+    return Table(header, rows)
+
+
+def option_variants(denet: DeNet, result: Explained) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """DeNet images of an image's true and wrong class under each of the four :data:`OPTIONS`.
+
+    Returns:
+        option label -> ``(true class image, wrong class image)``, each ``(C, H, W)``.
+
+    Example:
+        >>> v = option_variants(vl.DeNet(net), results[0])        # doctest: +SKIP
+        >>> list(v)[0]                                             # doctest: +SKIP
+        'logits, not rectified (the paper)'
+    """
+    rec = denet.record(result.input)
+    out = {}
+    for label, top, rectify in OPTIONS:
+        p = rec.project([result.example.label, result.wrong], top=top, rectify=rectify)
+        out[label] = (p.pixels[0].cpu(), p.pixels[1].cpu())
+    return out
+
+
+def options_table(denet: DeNet, results: Sequence[Explained]) -> Table:
+    """How much DeNet's open choices matter, over some images: medians per option.
+
+    Columns: the true class's share on the object; the correlation between
+    the true and the wrong class's images (class specificity); the
+    correlation with the paper's reading of the same class (1: the choice
+    changes nothing).
+
+    Example:
+        >>> options_table(vl.DeNet(net), results[:1])             # doctest: +SKIP
+    """
+    per: dict[str, list[tuple[float, float, float]]] = {label: [] for label, _, _ in OPTIONS}
+    for r in results:
+        v = option_variants(denet, r)
+        paper = v[OPTIONS[0][0]][0]
+        for label, (t, w) in v.items():
+            per[label].append((r.on_object(t), class_correlation(t, w), class_correlation(t, paper)))
+    rows = [[label, _median(x[0] for x in vals), _median(x[1] for x in vals), _median(x[2] for x in vals)]
+            for label, vals in per.items()]
+    return Table(["DeNet option", "true class on object", "r(true, wrong)", "r(with the paper's reading)"], rows,
+                 title=f"medians over {len(results)} image(s)")
+
+
+# --------------------------------------------------------------------------- the paper's claims
+
+
+def denet_claims(results: dict[str, Sequence[Explained]], pair: tuple[str, str] | None = None) -> list[Claim]:
+    """Vashishth's claims about DeNet beside what was measured, each verdict from the numbers it prints.
+
+    * §7, per network: DeNet shows what makes the image belong to *a
+      particular category*: the median correlation between DeNet images of
+      the true and the most probable wrong class, printed to two decimals;
+      supported when that printed median is below 0.50.
+    * §8, per network: DeNet captures the image's features better than the
+      deconvnet: the share of the energy on the object, DeNet (most probable
+      class) against the strongest top-layer map's projection; supported when
+      DeNet's is higher on more than half of the images that can be compared
+      (an object region leaving some background, :data:`MAX_OBJECT_AREA`, and
+      neither visualisation zero); not testable when none can.
+    * §7, Fig. 12 (only with ``pair = (alexnet_label, zfnet_label)``):
+      AlexNet's DeNet images show block artifacts, ZFNet's do not: the
+      median :func:`~vizlib.methods.denet.grid_share` at each net's first
+      stride, printed to three decimals; supported when AlexNet's printed
+      median is above ZFNet's; not testable when either is missing.
+
+    Args:
+        results: network label -> :func:`explain_images` results.
+        pair: the labels of the AlexNet- and ZFNet-style networks.
+
+    Returns:
+        A list of :class:`~vizlib.chapters.claims.Claim` (show them with :func:`claims_table`).
+
+    Example:
+        >>> claims = denet_claims({"AlexNet": alex, "ZFNet": zf}, pair=("AlexNet", "ZFNet"))   # doctest: +SKIP
+        >>> claims_table(claims)                                                               # doctest: +SKIP
+    """
+    claims = []
+    for lab, res in results.items():
+        r = round(_median(class_correlation(x.denet_true, x.denet_wrong) for x in res), 2)
+        claims.append(Claim.judge(
+            "Vashishth §7", f"DeNet images are specific to the class ({lab})",
+            f"median r(true, wrong) = {_f2(r)} over {len(res)} images (class-specific: below 0.50)",
+            None if math.isnan(r) else r < 0.5))
+    for lab, res in results.items():
+        higher = [h for h in (_denet_higher(x) for x in res) if h is not None]
+        ok = [x for x in res if _denet_higher(x) is not None]
+        wins = sum(higher)
+        a = _median(x.on_object(x.denet_top[0]) for x in ok)
+        b = _median(x.on_object(x.deconv) for x in ok)
+        left = len(res) - len(ok)
+        claims.append(Claim.judge(
+            "Vashishth §8, Fig. 13", f"DeNet captures the object better than the deconvnet ({lab})",
+            f"on object: DeNet {_f2(a)}, deconvnet {_f2(b)} (medians); DeNet higher on {wins} of {len(ok)} "
+            f"(supported: more than half)"
+            + (f"; left out: {left} without background around the object" if left else ""),
+            wins > len(ok) / 2 if ok else None))
+    if pair is not None:
+        alex, zf = pair
+        ga = round(_median(_grid(x) for x in results[alex]), 3)
+        gz = round(_median(_grid(x) for x in results[zf]), 3)
+        sa, sz = ("—" if math.isnan(g) else f"{g:.3f}" for g in (ga, gz))
+        claims.append(Claim.judge(
+            "Vashishth §7, Fig. 12", "block artifacts in AlexNet's DeNet images, not in ZFNet's",
+            f"share of the image in a grid (medians): {alex} {sa} (period {results[alex][0].period}), "
+            f"{zf} {sz} (period {results[zf][0].period}); supported: {alex}'s above {zf}'s",
+            None if math.isnan(ga) or math.isnan(gz) else ga > gz))
+    return claims
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def plot_denet_rows(
+    inputs: Sequence[torch.Tensor],
+    panels: Sequence[Sequence[tuple[torch.Tensor, str]]],
+    *,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    masks: Sequence[torch.Tensor | None] | None = None,
+    row_titles: Sequence[str] | None = None,
+    size: float = 2.0,
+) -> Figure:
+    """One row per image: the input, then visualisations (DeNet, deconvnet, ...) with titles.
+
+    Args:
+        inputs: prepared images ``(C, H, W)``.
+        panels: for each image, ``(visualisation (C, H, W), title)`` pairs;
+            shown with zero as mid-grey (:func:`~vizlib.methods.deconvnet.normalize_projection`).
+        mean, std: the net's normalisation, undone to show the input.
+        masks: object regions, outlined in yellow on every panel of the row.
+        row_titles: title of each input.
+        size: inches per panel.
+
+    Returns:
+        A matplotlib Figure.
+
+    Example:
+        >>> fig = plot_denet_rows([x], [[(p.pixels[0], "DeNet")]], mean=net.mean, std=net.std)   # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+
+    cols = 1 + max((len(p) for p in panels), default=0)
+    fig, axes = plt.subplots(len(inputs), cols, figsize=(size * cols, size * 1.12 * len(inputs)), squeeze=False)
+    for r, (x, row) in enumerate(zip(inputs, panels)):
+        shown = [(to_display(x, mean, std), row_titles[r] if row_titles else "input")]
+        shown += [(normalize_projection(v), t) for v, t in row]
+        m = masks[r] if masks is not None else None
+        for c, ax in enumerate(axes[r]):
+            ax.set_axis_off()
+            if c >= len(shown):
+                continue
+            img, title = shown[c]
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+            if m is not None:
+                ax.contour(np.asarray(m, dtype=float), levels=[0.5], colors="yellow", linewidths=0.8)
+            ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_top_classes(net: Any, results: Sequence[Explained], title: str | None = None) -> Figure:
+    """One row per image: the input, then the DeNet image of each of its most probable classes.
+
+    Example:
+        >>> fig = plot_top_classes(net, results, title="AlexNet")   # doctest: +SKIP
+    """
+    fig = plot_denet_rows(
+        [r.input for r in results],
+        [[(v, f"{_name(net, c)} (p={_p(r.probabilities[c])})\non object {_f2(r.on_object(v))}")
+          for c, v in zip(r.top, r.denet_top)] for r in results],
+        mean=net.mean, std=net.std, masks=[r.mask for r in results],
+        row_titles=[f"{r.example.name}\n(object {_f2(r.area)})" for r in results],
+    )
+    if title:
+        fig.suptitle(title, y=1.01)
+    return fig
+
+
+def plot_denet_vs_deconvnet(net: Any, results: Sequence[Explained]) -> Figure:
+    """Vashishth Fig. 13: the input, DeNet of the most probable class, the deconvnet view of the strongest top map.
+
+    Example:
+        >>> fig = plot_denet_vs_deconvnet(net, results)   # doctest: +SKIP
+    """
+    return plot_denet_rows(
+        [r.input for r in results],
+        [[(r.denet_top[0], f"DeNet: {_name(net, r.top[0])}\non object {_f2(r.on_object(r.denet_top[0]))}"),
+          (r.deconv, f"deconvnet: {r.deconv_layer} map {r.deconv_map}\non object {_f2(r.on_object(r.deconv))}")]
+         for r in results],
+        mean=net.mean, std=net.std, masks=[r.mask for r in results],
+        row_titles=[f"{r.example.name}\n(object {_f2(r.area)})" for r in results], size=2.4,
+    )
+
+
+def plot_true_vs_wrong(net: Any, results: Sequence[Explained]) -> Figure:
+    """The input, DeNet of its true class and of the most probable wrong class, with their correlation.
+
+    Example:
+        >>> fig = plot_true_vs_wrong(net, results)   # doctest: +SKIP
+    """
+    return plot_denet_rows(
+        [r.input for r in results],
+        [[(r.denet_true, f"true: {_name(net, r.example.label)} (p={_p(r.probabilities[r.example.label])})"),
+          (r.denet_wrong, f"wrong: {_name(net, r.wrong)} (p={_p(r.probabilities[r.wrong])})\n"
+                          f"r = {class_correlation(r.denet_true, r.denet_wrong):.2f}")] for r in results],
+        mean=net.mean, std=net.std, row_titles=[r.example.name for r in results], size=2.4,
+    )
+
+
+def plot_nets_side_by_side(nets: dict[str, Any], results: dict[str, Sequence[Explained]]) -> Figure:
+    """Vashishth Fig. 12: each image, then each network's DeNet image of its true class.
+
+    Example:
+        >>> fig = plot_nets_side_by_side(nets, {"AlexNet": alex, "ZFNet": zf})   # doctest: +SKIP
+    """
+    labels = list(results)
+    n = min(len(v) for v in results.values())
+    first = results[labels[0]]
+    return plot_denet_rows(
+        [first[i].input for i in range(n)],
+        [[(results[lab][i].denet_true,
+           f"{lab}: grid {_f2(_grid(results[lab][i]))}\n"
+           f"on object {_f2(results[lab][i].on_object(results[lab][i].denet_true))}") for lab in labels]
+         for i in range(n)],
+        mean=nets[labels[0]].mean, std=nets[labels[0]].std,
+        row_titles=[f"{first[i].example.name}\n(true: {_name(nets[labels[0]], first[i].example.label)})"
+                    for i in range(n)], size=2.4,
+    )
+
+
+def plot_options(net: Any, denet: DeNet, result: Explained) -> Figure:
+    """One image: its DeNet image of the true class under each of the four :data:`OPTIONS`.
+
+    Example:
+        >>> fig = plot_options(net, vl.DeNet(net), results[0])   # doctest: +SKIP
+    """
+    v = option_variants(denet, result)
+    return plot_denet_rows(
+        [result.input],
+        [[(t, f"{label}\non object {_f2(result.on_object(t))}, r(true, wrong) {class_correlation(t, w):.2f}")
+          for label, (t, w) in v.items()]],
+        mean=net.mean, std=net.std, masks=[result.mask],
+        row_titles=[f"{result.example.name}\n(true: {_name(net, result.example.label)})"], size=2.7,
+    )
+
+
+def denet_figure(
+    net: Any,
+    example: ExampleImage,
+    target: int | None = None,
+    *,
+    top: str = "logits",
+    rectify: bool = False,
+    denet: DeNet | None = None,
+) -> Figure:
+    """Input, DeNet image of a class and the deconvnet projection of the strongest top-layer map, with measures.
+
+    The titles give each visualisation's share on the object
+    (:func:`vizlib.energy_inside`; the object's own share of the input is what
+    an even spread would get).
+
+    Example:
+        >>> fig = denet_figure(net, vl.example_images(net, 1)[0])   # doctest: +SKIP
+    """
+    dn = denet or DeNet(net)
+    x = example.tensor(net)
+    mask = example.object_mask(net)
+    rec = dn.record(x)
+    target = rec.predicted() if target is None else target
+    p = rec.project(target, top=top, rectify=rectify)
+    d = rec.strongest_map()
+    prob = float(rec.probabilities[0, target])
+    area = float(mask.float().mean()) if mask is not None else math.nan
+    return plot_denet_rows(
+        [x],
+        [[(p.pixels[0], f"DeNet '{_name(net, target)}' (p={_p(prob)})\non object {_f2(_share(p.pixels[0], mask))}"),
+          (d.pixels[0], f"deconvnet {d.layer} map {int(d.channel[0])}\non object {_f2(_share(d.pixels[0], mask))}")]],
+        mean=net.mean, std=net.std, masks=[mask],
+        row_titles=[f"{example.name}\nobject = {_f2(area)} of image"], size=2.6,
+    )
+
+
+def denet_explorer(nets: dict[str, Any], examples: dict[str, Sequence[ExampleImage]]) -> Any:
+    """Pick a network, an image, a class and DeNet's two options; see :func:`denet_figure`.
+
+    Args:
+        nets: label -> :class:`~vizlib.Net`.
+        examples: the same labels -> that net's images (:func:`vizlib.example_images`).
+
+    Returns:
+        An ipywidgets widget.
+
+    Example:
+        >>> denet_explorer({"AlexNet": net}, {"AlexNet": vl.example_images(net, 3)})   # doctest: +SKIP
+    """
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .widgets import _draw
+
+    denets = {k: DeNet(v) for k, v in nets.items()}
+    pick = W.Dropdown(options=list(nets), description="network")
+    img = W.Dropdown(description="image")
+    cls = W.Dropdown(description="class")
+    top = W.ToggleButtons(options=list(TOPS), value="logits", description="top")
+    rect = W.Checkbox(value=False, description="rectify between dense layers")
+    out = W.Output()
+    quiet = [False]  # while the dropdowns are refilled, their change events draw nothing
+
+    def classes() -> None:
+        net = nets[pick.value]
+        ex = examples[pick.value][img.value or 0]
+        pred = denets[pick.value].record(ex.tensor(net)).predicted()
+        cls.options = [(f"{c}{' (true)' if i == ex.label else ''}{' (predicted)' if i == pred else ''}", i)
+                       for i, c in enumerate(net.categories)]
+        cls.value = pred
+
+    def refill(images: bool, first: bool = False) -> None:
+        quiet[0] = True
+        try:
+            if images:
+                img.options = [(e.name, i) for i, e in enumerate(examples[pick.value])]
+                img.value = 0
+            classes()
+        finally:
+            quiet[0] = False
+        show(first=first)
+
+    def content() -> None:
+        fig = denet_figure(nets[pick.value], examples[pick.value][img.value], cls.value, top=top.value,
+                           rectify=rect.value, denet=denets[pick.value])
+        display(fig)
+        plt.close(fig)
+
+    def show(*_: object, first: bool = False) -> None:
+        if quiet[0] or cls.value is None or img.value is None:
+            return
+        # the first drawing runs while the cell executes: no Output context there (a headless executor stalls)
+        _draw(out, content, first)
+
+    pick.observe(lambda *_: refill(True), "value")
+    img.observe(lambda *_: None if quiet[0] else refill(False), "value")
+    for w in (cls, top, rect):
+        w.observe(show, "value")
+    refill(True, first=True)
+    return W.VBox([W.HBox([pick, img]), W.HBox([cls, top, rect]), out])
