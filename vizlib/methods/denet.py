@@ -565,24 +565,25 @@ class DeNet:
         return DeNetRecording(self, rec, chain, logits)
 
     def project(
-        self,
-        image: Any,
-        target: int | str | Sequence[int | str] | None = None,
-        *,
-        weights: Any = None,
-        top: str = "logits",
-        rectify: bool = False,
-        eps: float = PROBABILITY_FLOOR,
-        batch_size: int | None = None,
-        progress: bool | None = None,
+        self, image: Any, target: int | str | Sequence[int | str] | None = None, **options: Any
     ) -> DeNetProjection:
         """DeNet images of one image: record it, then :meth:`DeNetRecording.project`.
 
         ``project(img)``: the predicted class; ``project(img, [3, 5])``: two
         classes; ``project(img, weights=w)``: a weighting of the classes.
+
+        Args:
+            image: as for :meth:`record` (one image).
+            target: a class (index or name) or several; default the predicted class.
+            options: ``weights``, ``top``, ``rectify``, ``eps``, ``batch_size``,
+                ``progress``, as for :meth:`DeNetRecording.project`.
+
+        Example:
+            >>> from vizlib.models import zfnet_fmnist
+            >>> DeNet(zfnet_fmnist(seed=0)).project(torch.randn(1, 64, 64), [1, 2], rectify=True).target
+            [1, 2]
         """
-        return self.record(image).project(target, weights=weights, top=top, rectify=rectify, eps=eps,
-                                          batch_size=batch_size, progress=progress)
+        return self.record(image).project(target, **options)
 
     @torch.no_grad()
     def _dense_down(self, chain: _Chain, vector: torch.Tensor, *, top: str, rectify: bool, eps: float) -> torch.Tensor:
