@@ -403,7 +403,7 @@ def denet_claims(results: dict[str, Sequence[Explained]], pair: tuple[str, str] 
             "Vashishth §8, Fig. 13", f"DeNet captures the object better than the deconvnet ({lab})",
             f"on object: DeNet {_f2(a)}, deconvnet {_f2(b)} (medians); DeNet higher on {wins} of {len(ok)} "
             f"(supported: more than half)"
-            + (f"; left out: {left} without background around the object" if left else ""),
+            + (f"; left out: {left} whose object fills the input (or has no region, or a blank view)" if left else ""),
             wins > len(ok) / 2 if ok else None))
     if pair is not None:
         alex, zf = pair
