@@ -1,25 +1,37 @@
-"""Occlusion sweep against brute force, its geometry and grey, bad input, and correspondence analysis."""
+"""Occlusion sweep against brute force, its geometry and grey, bad input, and correspondence analysis.
+
+Chapter 5's presentation (figures, readings table, claims, explorer) is tested in test_ch05.py."""
 
 from __future__ import annotations
 
 import itertools
 import json
 
-import matplotlib
 import numpy as np
 import pytest
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
 from tests.conftest import hook_count, modes
-from vizlib.methods.correspondence import PARTS_PATH, correspondence, demo_object_boxes, map_box, map_points, part_set, part_sets, sign_disagreement, square_box
-from vizlib.methods.deconvnet import Deconvnet
+from vizlib.chapters.ch05 import occlusion_readings
+from vizlib.core.data import DEMO_IMAGES, FASHION_MNIST_CLASSES
 from vizlib.core.errors import ImageError
+from vizlib.core.examples import object_boxes
+from vizlib.methods.correspondence import (
+    PARTS_PATH,
+    correspondence,
+    map_box,
+    map_points,
+    part_set,
+    part_sets,
+    sign_disagreement,
+    square_box,
+    untrained_like,
+)
+from vizlib.methods.deconvnet import Deconvnet
+from vizlib.methods.occlusion import Occlusion, occluder_fill, occlusion_grid, occlusion_maps, top_conv_layer
+from vizlib.models.bundled_nets import alexnet_fmnist, vgg_fmnist, zfnet_fmnist
 from vizlib.models.nets import alexnet
-from vizlib.methods.occlusion import Occlusion, OcclusionMaps, occluder_fill, occlusion_grid, occlusion_maps, occlusion_readings, plot_occlusion, readings_table, top_conv_layer
-
-matplotlib.use("Agg")
 
 
 def small_net(seed: int = 0, integer: bool = True) -> nn.Sequential:
@@ -200,12 +212,20 @@ def test_grid():
     assert ys.tolist() == [0, 3] and xs.tolist() == [0]
 
 
-def test_top_conv_layer():
-    import vizlib as vl
+def test_occlusion_grid_method_uses_the_sweeps_defaults(images):
+    occ = Occlusion(small_net(), mean=MEAN, std=STD)
+    ys, xs = occ.grid(224, 224)
+    assert len(ys) * len(xs) == 625 and int(ys[1]) == 8  # 32 px square, stride 8
+    assert [t.tolist() for t in occ.grid(10, 7, 7, 3)] == [[0, 3], [0]]
+    m = occ.sweep(images[0], progress=False, project=False)  # 16 px side: square 2, stride 1
+    gy, gx = occ.grid(16, 16)
+    assert m.size == 2 and m.stride == 1 and torch.equal(m.ys, gy) and torch.equal(m.xs, gx)
 
+
+def test_top_conv_layer():
     assert top_conv_layer(alexnet()) == "c5"
-    assert top_conv_layer(vl.zfnet_fmnist()) == "c5"
-    assert top_conv_layer(vl.vgg_fmnist()) == "c5_3"
+    assert top_conv_layer(zfnet_fmnist()) == "c5"
+    assert top_conv_layer(vgg_fmnist()) == "c5_3"
     assert top_conv_layer(small_net()) == "4"
     assert top_conv_layer(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten())) == "0"
     with pytest.raises(ValueError, match="no Conv2d"):
@@ -296,37 +316,13 @@ def test_net_with_a_transform_takes_pictures():
     import vizlib as vl
     from vizlib.models.training import Preprocess
 
-    net = vl.Net("alexnet", "bundled", vl.alexnet_fmnist(seed=0).eval(), list(vl.FASHION_MNIST_CLASSES),
+    net = vl.Net("alexnet", "bundled", alexnet_fmnist(seed=0).eval(), list(FASHION_MNIST_CLASSES),
                  Preprocess(64, 0.3, 0.35), (0.3,), (0.35,), 64, "untrained")
     picture = (np.arange(28 * 28).reshape(28, 28) % 251).astype(np.uint8)
     m = occlusion_maps(net, picture, 16, 16, target="Ankle boot", progress=False, project=False)
     assert m.target == 9 and m.probability.shape == (4, 4) and m.layer == "c5"
     assert m.class_name(9) == "Ankle boot"
     assert torch.equal(m.fill, occluder_fill(net))
-
-
-# --------------------------------------------------------------------------- figure, readings
-
-
-def test_plot_and_readings():
-    import vizlib as vl
-
-    model = vl.alexnet_fmnist(seed=0).eval()
-    g = torch.Generator().manual_seed(0)
-    data = torch.randn(6, 1, 64, 64, generator=g)
-    occ = Occlusion(model)
-    maps = occ.sweep_many(data[:2], 16, 16, targets=[1, 2], progress=False)
-    assert all(isinstance(m, OcclusionMaps) and m.projection is not None for m in maps)
-    top = vl.top_activations(model, "c5", data[2:], k=4, progress=False)
-    top = top.collect(model, data[2:], [m.channel for m in maps], progress=False)
-    fig = plot_occlusion(maps, others=top)
-    assert isinstance(fig, Figure) and len(fig.axes) >= 12
-    fig = plot_occlusion(maps[0])
-    assert isinstance(fig, Figure)
-    readings = [occlusion_readings(m, name=str(i)) for i, m in enumerate(maps)]
-    assert readings[0].on_object is None and readings[0].localises is None
-    assert len(readings_table(readings)) == 2
-    matplotlib.pyplot.close("all")
 
 
 # --------------------------------------------------------------------------- correspondence
@@ -437,8 +433,8 @@ def test_shipped_annotations_are_consistent():
             assert pic[int(round(y)), int(round(x))] > 0  # on the boot
     faces = sets["faces"]
     assert all(im.box is not None for im in faces.images)
-    boxes = demo_object_boxes()
-    assert set(boxes) == {d.name for d in vl.DEMO_IMAGES}
+    boxes = object_boxes()  # the one definition of the demo photos' object boxes
+    assert set(boxes) == {d.name for d in DEMO_IMAGES}
     with pytest.raises(KeyError, match="no part set"):
         part_set("dogs")
 
@@ -466,77 +462,35 @@ def test_points_follow_the_transforms():
     assert (t, l, b, r) == (0, 0, 224, 224)
 
 
-# --------------------------------------------------------------------------- chapter helpers
+# --------------------------------------------------------------------------- the untrained control
 
 
-def test_claims_tables_and_controls(images):
+def test_untrained_like_and_the_gap(images):
     import vizlib as vl
-    from vizlib.methods.correspondence import annotation_format, correspondence_claims, table1, untrained_like
-    from vizlib.methods.occlusion import occlusion_claims
 
     net = small_net()
-    occ = Occlusion(net, mean=MEAN, std=STD)
-    maps = occ.sweep_many(images, 8, 4, targets=[0, 1, 2], progress=False)
-    region = torch.zeros(16, 16, dtype=torch.bool)
-    region[4:12, 4:12] = True
-    readings = [occlusion_readings(m, region, name=str(i)) for i, m in enumerate(maps)]
-    assert all(r.projection_ratio is not None for r in readings)
-    claims = occlusion_claims(readings)
-    assert len(claims) == 3 and all(v in ("holds", "holds on some", "does not hold", "not seen here")
-                                    for v in claims.column("verdict"))
     parts = {"a": torch.tensor([[3.0, 4.0], [5.0, 5.0], [2.0, 12.0]])}
     objects = torch.ones(3, 16, 16, dtype=torch.bool)
     res = correspondence(net, images, parts, objects, 4, layers=["1", "4"], draws=3)
     ctl_net = untrained_like(vl.Net("x", "random", net, [str(i) for i in range(7)], None, MEAN, STD, 16, "test"), 3)
     assert ctl_net.model is not net and not torch.equal(ctl_net.model[0].weight, net[0].weight)
-    ctl = correspondence(ctl_net, images, parts, objects, 4, layers=["1", "4"], draws=3)
-    table = correspondence_claims(res, ctl)
-    assert len(table) == 3 and len(table.header) == 5
     assert res.gap("1") == pytest.approx(res.random_mean("1")[0] - res.score["1"]["a"])
-    assert len(table1()) == 4
-    assert annotation_format().startswith("Part annotations") and "ankle_boots" in annotation_format()
 
 
-def test_object_of_and_other_images():
+def test_prepared_objects_are_the_one_mask_of_each_image():
+    """A part set's object regions are its images' ExampleImage masks carried by transform_mask."""
     import vizlib as vl
-    from vizlib.core.examples import example_images
-    from vizlib.methods.occlusion import object_of, other_images
+    from vizlib.core.measures import silhouette_mask, transform_mask
     from vizlib.models.training import Preprocess
 
-    net = vl.Net("alexnet", "bundled", vl.alexnet_fmnist(seed=0).eval(), list(vl.FASHION_MNIST_CLASSES),
+    net = vl.Net("alexnet", "bundled", alexnet_fmnist(seed=0).eval(), list(FASHION_MNIST_CLASSES),
                  Preprocess(64, 0.3, 0.35), (0.3,), (0.35,), 64, "untrained")
-    shown = example_images(net, 2)
-    mask = object_of(shown[0], net)
-    assert mask.shape == (64, 64) and 0.1 < float(mask.float().mean()) < 0.95
-    rest = other_images(net, shown, limit=50)
-    assert len(rest) == 50 and not any(np.array_equal(rest.raw(i), ex.image) for i in range(50) for ex in shown)
-    photo_net = vl.load("alexnet", "random")
-    cat = example_images(photo_net, 1)[0]
-    box = object_of(cat, photo_net)
-    assert box.shape == (224, 224) and bool(box.any())
-
-
-def test_explorer_reuses_sweeps_and_follows_the_controls(images):
-    from vizlib.methods.occlusion import occlusion_explorer
-
-    net = small_net()
-    occ = Occlusion(net, mean=MEAN, std=STD)
-    maps = occ.sweep_many(images[:2], 8, 4, targets=[1, 2], progress=False)
-    calls = []
-    original = Occlusion.sweep
-    Occlusion.sweep = lambda self, *a, **k: calls.append(a) or original(self, *a, **k)  # type: ignore[method-assign]
-    try:
-        w = occlusion_explorer(net, {"a": (images[0], 1), "b": (images[1], 2)}, size=8, stride=4, maps=maps)
-        assert calls == []  # the first drawing reuses the sweep given
-        assert w.children[2].outputs  # and is in the output widget
-        pick, cls = w.children[0].children
-        size, stride = w.children[1].children
-        cls.value = 5  # another class: no new sweep
-        assert calls == []
-        pick.value = "b"
-        assert calls == [] and cls.value == 2
-        stride.value = 8
-        assert len(calls) == 1
-    finally:
-        Occlusion.sweep = original  # type: ignore[method-assign]
-        matplotlib.pyplot.close("all")
+    boots = part_set("ankle_boots")
+    examples = boots.examples()
+    prep = boots.prepare(net)
+    assert [ex.name for ex in examples] == prep.names and all(ex.category == "Ankle boot" for ex in examples)
+    for i, ex in enumerate(examples):
+        assert np.array_equal(ex.mask, silhouette_mask(ex.image, boots.silhouette_level))
+        assert torch.equal(prep.objects[i], transform_mask(net, ex.mask))
+        assert torch.equal(prep.images[i], ex.tensor(net))
+    assert prep.objects.shape == (8, 64, 64) and prep.images.shape == (8, 1, 64, 64)

@@ -20,10 +20,17 @@ and sets; both are computed here.
 Part coordinates come from a JSON file (``vizlib/datasets/part_annotations.json``
 ships two sets: ankle boots from Fashion-MNIST and the faces among the
 ImageNet demo photos); its ``format`` entry says how to annotate new images.
+Each image's object (where random masks are centred) is its box or its
+silhouette, carried into the network's input by
+:func:`vizlib.core.measures.transform_mask`, the one mask function.
+
+This module computes; chapter 5's figures, claims and the annotation guide
+are in :mod:`vizlib.chapters.ch05`.
 
 Example::
 
-    boots = vl.part_set("ankle_boots")
+    from vizlib.methods.correspondence import part_set
+    boots = part_set("ankle_boots")
     result = boots.correspondence(vl.load("zfnet", "bundled"), layers=["p5", "fc7"], draws=20)
     result.table()
 """
@@ -31,6 +38,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -42,48 +50,32 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..core.device import resolve_device
-from ..core.hooks import preserved
+from ..core.examples import ANNOTATIONS_PATH, ExampleImage
+from ..core.hooks import Capture, preserved
 from ..core.images import _unwrap, check_image
 from ..core.layers import resolve_layer
-from .occlusion import occluder_fill
+from ..core.measures import box_mask, silhouette_mask
+from .occlusion import _on_device, occluder_fill
 
 __all__ = [
     "PARTS_PATH",
-    "ZEILER_TABLE1",
-    "AnnotatedImage",
+    "PartAnnotation",
     "PartSet",
     "PreparedParts",
     "Correspondence",
     "part_sets",
     "part_set",
-    "demo_object_boxes",
+    "load_annotations",
     "map_points",
     "map_box",
-    "object_in_input",
     "square_box",
     "sign_disagreement",
     "correspondence",
     "untrained_like",
-    "plot_parts",
-    "table1",
-    "correspondence_claims",
-    "annotation_format",
 ]
 
-#: The shipped part annotations.
-PARTS_PATH = Path(__file__).resolve().parent.parent / "datasets" / "part_annotations.json"
-
-#: Zeiler & Fergus (2014), Table 1: mean feature sign change (mean ± std) when masking parts of
-#: 5 dog faces, and random parts of the object, at layers 5 and 7. Transcribed from memory of the
-#: published paper (the plain-text copy in the project lacks the table): UNVERIFIED, check against the
-#: PDF before quoting. The book does not print these.
-ZEILER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
-    "layer 5": {"right eye": (0.067, 0.007), "left eye": (0.069, 0.007), "nose": (0.079, 0.017),
-                "random": (0.107, 0.017)},
-    "layer 7": {"right eye": (0.069, 0.015), "left eye": (0.068, 0.013), "nose": (0.069, 0.011),
-                "random": (0.073, 0.014)},
-}
+#: The shipped part annotations (the same file as the demo photos' object boxes).
+PARTS_PATH = ANNOTATIONS_PATH
 
 
 # --------------------------------------------------------------------------- geometry
@@ -156,48 +148,13 @@ def square_box(cy: float, cx: float, size: int, height: int, width: int) -> tupl
     return max(0, top), max(0, left), min(height, top + size), min(width, left + size)
 
 
-def object_in_input(
-    picture: np.ndarray, net: Any, *, box: Sequence[float] | None = None, level: int = 0
-) -> torch.Tensor:
-    """Where the object is in the network's input: ``(S, S)`` boolean.
-
-    Args:
-        picture: the image as ``H x W`` or ``H x W x 3`` uint8 (before the transform).
-        net: a :class:`~vizlib.Net` (its transform and normalisation).
-        box: ``(top, left, bottom, right)`` in the picture's pixels; without
-            it the object is the silhouette: input pixels brighter than
-            ``level`` (0..255) on a dark background (Fashion-MNIST).
-
-    Raises:
-        ValueError: the region is empty.
-    """
-    h, w = picture.shape[:2]
-    if box is not None:
-        t, l, b, r = map_box(box, (h, w), net.transform)
-        _, _, _, _, oh, ow = _geometry(net.transform, h, w)
-        m = torch.zeros(oh, ow, dtype=torch.bool)
-        m[t:b, l:r] = True
-    else:
-        x = net.transform(_pil(picture))
-        fill = occluder_fill(net, float(level) / 255.0, channels=x.shape[0]).to(x.dtype)
-        m = (x > fill.view(-1, 1, 1) + 1e-6).any(0)
-    if not bool(m.any()):
-        raise ValueError("the object region is empty in the network's input; check the box or the level")
-    return m
-
-
-def _pil(picture: np.ndarray) -> Any:
-    from PIL import Image
-
-    return Image.fromarray(np.ascontiguousarray(picture))
-
-
 # --------------------------------------------------------------------------- annotations
 
 
 @dataclass(frozen=True)
-class AnnotatedImage:
-    """One image of a :class:`PartSet`: its id, part coordinates ``(y, x)`` and (optionally) mask size and box."""
+class PartAnnotation:
+    """The annotation of one image of a :class:`PartSet`: its id, part coordinates ``(y, x)`` in its
+    own pixels and (optionally) its mask size and object box."""
 
     id: int | str
     parts: dict[str, tuple[float, float]]
@@ -249,7 +206,7 @@ class PartSet:
     parts: tuple[str, ...]
     mask_size: int
     object: str
-    images: list[AnnotatedImage]
+    images: list[PartAnnotation]
     annotation: str = ""
     part_notes: dict[str, str] = field(default_factory=dict)
     silhouette_level: int = 0
@@ -260,12 +217,22 @@ class PartSet:
     def __repr__(self) -> str:
         return f"PartSet({self.name!r}: {len(self)} × {self.kind}, parts {', '.join(self.parts)})"
 
-    def pictures(self) -> list[np.ndarray]:
-        """The images, ``H x W`` (Fashion-MNIST) or ``H x W x 3`` (photos) uint8, in order.
+    def examples(self) -> list[ExampleImage]:
+        """The images as :class:`~vizlib.core.examples.ExampleImage` records, in order: the picture
+        (``H x W`` Fashion-MNIST or ``H x W x 3`` photo, uint8), its class and, as its mask, the
+        object where random masks are centred (the annotated box, or the silhouette: pixels
+        brighter than ``silhouette_level``).
 
         Raises:
             KeyError: an image is not in the source (the message names it).
+            NoObjectRegion: an image's object is empty.
+
+        Example:
+            >>> ex = part_set("ankle_boots").examples()[0]
+            >>> ex.name, ex.category, ex.image.shape, ex.mask.shape
+            ('208', 'Ankle boot', (28, 28), (28, 28))
         """
+        out = []
         if self.source == "fashion_mnist_test":
             from ..core.data import fashion_mnist_sample
 
@@ -276,47 +243,66 @@ class PartSet:
             if missing:
                 raise KeyError(f"test images {missing} are not in the committed Fashion-MNIST sample; annotate "
                                "images of vizlib.fashion_mnist_sample() (its .indices are the test-set ids)")
-            return [s.images[where[int(im.id)]] for im in self.images]
-        if self.source == "demo_images":
+            for im in self.images:
+                j = where[int(im.id)]
+                label = int(s.labels[j])
+                out.append(ExampleImage(str(im.id), s.images[j], label, s.classes[label], None, int(im.id)))
+        elif self.source == "demo_images":
             from ..core.data import demo_image
 
-            return [demo_image(str(im.id))[1] for im in self.images]
-        raise ValueError(f"unknown source {self.source!r}; use 'fashion_mnist_test' or 'demo_images'")
+            for im in self.images:
+                d, pic = demo_image(str(im.id))
+                out.append(ExampleImage(str(im.id), pic, d.imagenet_index, d.category))
+        else:
+            raise ValueError(f"unknown source {self.source!r}; use 'fashion_mnist_test' or 'demo_images'")
+        for im, ex in zip(self.images, out):
+            if self.object == "box":
+                if im.box is None:
+                    raise ValueError(f"image {im.id} of set {self.name} has no object box")
+                ex.mask = box_mask(ex.image.shape, im.box)
+            else:
+                ex.mask = silhouette_mask(ex.image, self.silhouette_level)
+        return out
+
+    def pictures(self) -> list[np.ndarray]:
+        """The images, ``H x W`` (Fashion-MNIST) or ``H x W x 3`` (photos) uint8, in order.
+
+        Raises:
+            KeyError: an image is not in the source (the message names it).
+        """
+        return [ex.image for ex in self.examples()]
 
     def prepare(self, net: Any) -> PreparedParts:
         """Images, part points, object masks and mask sizes in ``net``'s input space.
 
+        The images go through the one prepare path (:meth:`ExampleImage.tensor`,
+        converted to the net's colour mode), their objects through the one mask
+        function (:meth:`ExampleImage.object_mask`); the part points follow the
+        same resizing and cropping (:func:`map_points`).
+
         Raises:
-            ValueError: the net's transform cannot be followed, or an image's
-                colour mode does not fit the net.
+            ValueError: the net's transform cannot be followed.
         """
-        pics = self.pictures()
+        examples = self.examples()
         xs, objs, sizes = [], [], []
-        pts = {p: [] for p in self.parts}
-        for im, pic in zip(self.images, pics):
-            x = net.transform(_pil(pic if pic.ndim == 2 or net.in_channels == 3 else pic.mean(-1).astype(np.uint8)))
-            if net.in_channels == 3 and x.shape[0] == 1:
-                x = x.expand(3, -1, -1)
-            xs.append(x)
+        pts: dict[str, list[np.ndarray]] = {p: [] for p in self.parts}
+        for im, ex in zip(self.images, examples):
+            pic = ex.image
+            xs.append(ex.tensor(net))
             for p in self.parts:
                 yx = im.parts.get(p)
                 pts[p].append(map_points([yx], pic.shape, net.transform)[0][0] if yx is not None
                               else np.array([np.nan, np.nan]))
             _, scale = map_points([[0.0, 0.0]], pic.shape, net.transform)
             sizes.append(max(1, int(round((im.mask_size or self.mask_size) * scale))))
-            if self.object == "box":
-                if im.box is None:
-                    raise ValueError(f"image {im.id} of set {self.name} has no object box")
-                objs.append(object_in_input(pic, net, box=im.box))
-            else:
-                objs.append(object_in_input(pic, net, level=self.silhouette_level))
+            objs.append(ex.object_mask(net))
         shapes = {tuple(x.shape) for x in xs}
         if len(shapes) != 1:
             raise ValueError(f"the transform gave inputs of different sizes: {sorted(shapes)}")
         return PreparedParts(
             images=torch.stack(xs), parts={p: torch.tensor(np.stack(v)) for p, v in pts.items()},
             objects=torch.stack(objs), sizes=torch.tensor(sizes), names=[str(im.id) for im in self.images],
-            pictures=pics,
+            pictures=[ex.image for ex in examples],
         )
 
     def correspondence(self, net: Any, **kwargs: Any) -> "Correspondence":
@@ -325,7 +311,17 @@ class PartSet:
         return correspondence(net, prep.images, prep.parts, prep.objects, prep.sizes, **kwargs)
 
 
-def _load(path: str | Path) -> dict[str, Any]:
+def load_annotations(path: str | Path = PARTS_PATH) -> dict[str, Any]:
+    """An annotation file as a dict (its ``format``, ``sets`` and ``objects`` entries).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not valid JSON.
+
+    Example:
+        >>> sorted(load_annotations())
+        ['format', 'objects', 'sets']
+    """
     p = Path(path)
     try:
         return dict(json.loads(p.read_text()))
@@ -345,7 +341,7 @@ def part_sets(path: str | Path = PARTS_PATH) -> dict[str, PartSet]:
         >>> sorted(part_sets())
         ['ankle_boots', 'faces']
     """
-    raw = _load(path)
+    raw = load_annotations(path)
     out = {}
     for name, s in raw.get("sets", {}).items():
         try:
@@ -355,7 +351,7 @@ def part_sets(path: str | Path = PARTS_PATH) -> dict[str, PartSet]:
                 extra = set(e["parts"]) - set(parts)
                 if extra:
                     raise ValueError(f"image {e['id']} of set {name!r} names parts {sorted(extra)} not in {list(parts)}")
-                images.append(AnnotatedImage(
+                images.append(PartAnnotation(
                     e["id"], {k: (float(v[0]), float(v[1])) for k, v in e["parts"].items()},
                     int(e["mask_size"]) if "mask_size" in e else None,
                     tuple(int(v) for v in e["box"]) if "box" in e else None,  # type: ignore[arg-type]
@@ -374,12 +370,6 @@ def part_set(name: str, path: str | Path = PARTS_PATH) -> PartSet:
     if name not in sets:
         raise KeyError(f"no part set {name!r} in {path}; there are: {', '.join(sets)}")
     return sets[name]
-
-
-def demo_object_boxes(path: str | Path = PARTS_PATH) -> dict[str, tuple[int, int, int, int]]:
-    """Boxes ``(top, left, bottom, right)`` around the object of each ImageNet demo photo, in its pixels."""
-    raw = _load(path)
-    return {k: tuple(int(x) for x in v) for k, v in raw.get("objects", {}).get("demo_images", {}).items()}  # type: ignore[misc]
 
 
 # --------------------------------------------------------------------------- Δ
@@ -474,23 +464,6 @@ class Correspondence:
                                    "(lower = more consistent)")
 
 
-def _features(model: nn.Module, paths: list[str], x: torch.Tensor) -> dict[str, torch.Tensor]:
-    got: dict[str, torch.Tensor] = {}
-    handles = []
-    try:
-        for path in paths:
-            handles.append(model.get_submodule(path).register_forward_hook(
-                lambda m, i, o, path=path: got.__setitem__(path, o.detach().flatten(1).clone())))
-        model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    missing = [p for p in paths if p not in got]
-    if missing:
-        raise ValueError(f"layer(s) {missing} were not reached by the forward pass")
-    return got
-
-
 def correspondence(
     net: Any,
     images: torch.Tensor,
@@ -583,37 +556,36 @@ def correspondence(
             tasks.append((i, square_box(float(cy), float(cx), int(sizes[i]), h, w)))
         draw_rows.append(rows)
 
-    dev = resolve_device(device, model)
-    run = model if resolve_device(None, model) == dev else copy.deepcopy(model).to(dev)
+    run, dev = _on_device(model, device)
     p = next(run.parameters(), None)
     x = x.to(dev, p.dtype if p is not None else x.dtype)
     fill = occluder_fill(net, grey, channels=c).to(dev, x.dtype).view(c, 1, 1)
-    paths = [path for _, path in resolved]
+    labels = [label for label, _ in resolved]
     signs: dict[str, torch.Tensor] = {}
     chunks = range(0, len(tasks), batch_size)
     show = len(chunks) > 4 if progress is None else bool(progress)
-    with preserved(run), torch.no_grad():
-        base = _features(run, paths, x)
-        for path in paths:
-            signs[path] = torch.empty(len(tasks), base[path].shape[1], dtype=torch.int8)
+    # the pass stops at the last compared layer: nothing above it is computed
+    with preserved(run), torch.no_grad(), Capture(run, [path for _, path in resolved], stop=True) as cap:
+        base = {label: v.flatten(1) for label, v in cap.run(x).items()}
+        for label in labels:
+            signs[label] = torch.empty(len(tasks), base[label].shape[1], dtype=torch.int8)
         for s in tqdm(chunks, desc="masking parts", unit="batch", disable=not show):
             batch = tasks[s : s + batch_size]
             idx = torch.tensor([i for i, _ in batch], device=dev)
             xb = x[idx].clone()
             for j, (_, (t, l, b, r)) in enumerate(batch):
                 xb[j, :, t:b, l:r] = fill
-            feats = _features(run, paths, xb)
-            for path in paths:
-                signs[path][s : s + len(batch)] = torch.sign(base[path][idx] - feats[path]).to(torch.int8).cpu()
+            feats = cap.run(xb)
+            for label in labels:
+                signs[label][s : s + len(batch)] = torch.sign(base[label][idx] - feats[label].flatten(1)).to(torch.int8).cpu()
 
-    labels = [label for label, _ in resolved]
     delta: dict[str, dict[str, int]] = {}
     score: dict[str, dict[str, float]] = {}
     rdelta: dict[str, np.ndarray] = {}
     rscore: dict[str, np.ndarray] = {}
     dims = {}
-    for label, path in zip(labels, paths):
-        sg = signs[path]
+    for label in labels:
+        sg = signs[label]
         d = sg.shape[1]
         dims[label] = d
         delta[label], score[label] = {}, {}
@@ -627,7 +599,7 @@ def correspondence(
                           {name: len(rows) for name, rows in groups.items()})
 
 
-# --------------------------------------------------------------------------- controls and figures
+# --------------------------------------------------------------------------- the control
 
 
 def untrained_like(net: Any, seed: int = 0) -> Any:
@@ -643,8 +615,6 @@ def untrained_like(net: Any, seed: int = 0) -> Any:
         >>> ctl.model_set, ctl.source.startswith("untrained copy")
         ('random', True)
     """
-    import dataclasses
-
     model = copy.deepcopy(net.model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -653,113 +623,3 @@ def untrained_like(net: Any, seed: int = 0) -> Any:
             if callable(reset):
                 reset()
     return dataclasses.replace(net, model=model.eval(), source=f"untrained copy (seed {seed}) of: {net.source}")
-
-
-def table1() -> Any:
-    """Zeiler & Fergus's Table 1 as printed (:data:`ZEILER_TABLE1`), as a :class:`~vizlib.Table`."""
-    from ..core.tables import Table
-
-    parts = list(ZEILER_TABLE1["layer 5"])
-    return Table(["masked (5 dog faces)", "layer 5: sign change", "layer 7: sign change"],
-                 [[p] + [f"{ZEILER_TABLE1[layer][p][0]:.3f} ± {ZEILER_TABLE1[layer][p][1]:.3f}"
-                         for layer in ("layer 5", "layer 7")] for p in parts],
-                 "Zeiler & Fergus (2014), Table 1: mean feature sign change, as printed")
-
-
-def plot_parts(prepared: PreparedParts, net: Any = None, *, per_row: int = 4) -> Any:
-    """The annotated images as the network sees them, each part's mask drawn as a square.
-
-    The object region (where random masks are centred) is outlined in white.
-
-    Returns:
-        A matplotlib Figure.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch, Rectangle
-
-    from ..core.images import to_display
-
-    n = len(prepared.names)
-    cols = min(per_row, n)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows + 0.4), squeeze=False)
-    colours = plt.get_cmap("tab10").colors
-    h, w = prepared.images.shape[-2:]
-    mean, std = getattr(net, "mean", None), getattr(net, "std", None)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= n:
-            continue
-        img = to_display(prepared.images[i], mean, std)
-        ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
-        ax.contour(prepared.objects[i].numpy(), levels=[0.5], colors="white", linewidths=0.6)
-        for k, (name, pts) in enumerate(prepared.parts.items()):
-            y, x = (float(v) for v in pts[i])
-            if math.isnan(y):
-                continue
-            t, l, b, r = square_box(y, x, int(prepared.sizes[i]), h, w)
-            ax.add_patch(Rectangle((l - 0.5, t - 0.5), r - l, b - t, fill=False, ec=colours[k % 10], lw=1.5))
-        ax.set_title(prepared.names[i], fontsize=8)
-    fig.legend(handles=[Patch(fill=False, ec=colours[k % 10], label=p) for k, p in enumerate(prepared.parts)],
-               loc="lower center", ncol=len(prepared.parts), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    return fig
-
-
-def correspondence_claims(result: Correspondence, control: Correspondence | None = None) -> Any:
-    """Zeiler & Fergus's reading of Table 1 beside this run's, with verdicts.
-
-    The paper: masked parts score below random object regions at layer 5
-    (some correspondence), and the scores are closer at layer 7. Verdicts
-    here: *below random* when every part's score is under the random mean at
-    the lower layer; *closer higher up* when the gap (random mean minus the
-    parts' mean) is smaller at the last layer than at the first. A control
-    (an untrained copy of the network, :func:`untrained_like`) shows how much
-    of the pattern the architecture and the masks give without learning; with
-    it, a third row: *learned* when the network's gap at the lower layer is
-    positive and larger than the control's.
-    """
-    from ..core.tables import Table
-
-    def measured(r: Correspondence) -> list[str]:
-        first, last = r.layers[0], r.layers[-1]
-        below = sum(r.below_random(first, p) for p in r.parts)
-        m, sd = r.random_mean(first)
-        out = [f"{below} of {len(r.parts)} parts below the random mean at {first}: "
-               + ", ".join(f"{p} {r.score[first][p]:.3f}" for p in r.parts) + f" vs random {m:.3f} ± {sd:.3f}"]
-        out.append(f"gap (random − parts) {r.gap(first):+.4f} at {first}, {r.gap(last):+.4f} at {last}")
-        return out
-
-    def verdicts(r: Correspondence) -> list[str]:
-        first, last = r.layers[0], r.layers[-1]
-        below = all(r.below_random(first, p) for p in r.parts)
-        return ["holds" if below else "does not hold", "holds" if r.gap(last) < r.gap(first) else "does not hold"]
-
-    claims = [f"masked parts score below random object regions at {result.layers[0]} (correspondence)",
-              f"the scores are closer together at {result.layers[-1]}"]
-    rows = []
-    for i, claim in enumerate(claims):
-        row = [claim, measured(result)[i], verdicts(result)[i]]
-        if control is not None:
-            row += [measured(control)[i], verdicts(control)[i]]
-        rows.append(row)
-    header = ["Zeiler & Fergus (§4.3, Table 1)", "this network", "verdict"]
-    if control is not None:
-        header += ["untrained control", "control's verdict"]
-        first = result.layers[0]
-        mine, theirs = result.gap(first), control.gap(first)
-        rows.append([f"the correspondence is learned: the gap at {first} exceeds an untrained copy's",
-                     f"gap {mine:+.4f} against the control's {theirs:+.4f}",
-                     "holds" if mine > theirs and mine > 0 else "does not hold", "", ""])
-    return Table(header, rows, "The paper's reading of Table 1 beside this run")
-
-
-def annotation_format(path: str | Path = PARTS_PATH) -> str:
-    """How to annotate new images: the file's ``format`` entry and one annotated image, as text."""
-    raw = _load(path)
-    sets = raw.get("sets", {})
-    name, first = next(iter(sets.items()))
-    entry = json.dumps(first["images"][0])
-    head = {k: v for k, v in first.items() if k not in ("images", "annotation", "part_notes")}
-    return (f"{raw.get('format', '')}\n\nExample, set {name!r}: " + json.dumps(head) +
-            f"\nwith images such as {entry}")

@@ -11,8 +11,7 @@ forward passes:
 * **(e)** the most probable label;
 
 and **(c)**, the deconvnet projection of that feature map's strongest
-activation on the unoccluded image (:mod:`vizlib.deconvnet`), with, from
-:func:`vizlib.top_activations`, its strongest projections on other images.
+activation on the unoccluded image (:mod:`vizlib.methods.deconvnet`).
 
 The square's grey is the mean the network subtracts: in pixel space the
 occluder has the value ``mean`` (``Net.mean``), which the normalisation
@@ -22,10 +21,14 @@ sees. :func:`occluder_fill` derives it from the network's own ``mean`` and
 
 How it is fast: the occluded images are built in place in one buffer that
 holds copies of the image (the square is written with ``scatter_``, and the
-pixels under it are put back after the forward pass); a forward hook on the
-layer reduces its maps to one number per map and position while the batch
-goes through; no gradients are kept. So the sweep costs little more than
-the forward passes themselves (``benchmarks/bench_occlusion.py``).
+pixels under it are put back after the forward pass); a
+:class:`~vizlib.core.hooks.Capture` on the layer keeps its maps, which are
+reduced to one number per map and position after each batch; no gradients
+are kept. So the sweep costs little more than the forward passes themselves
+(``benchmarks/bench_occlusion.py``).
+
+This module computes; chapter 5's figures, readings and claims are in
+:mod:`vizlib.chapters.ch05`.
 
 Example::
 
@@ -33,28 +36,24 @@ Example::
     net = vl.load("alexnet")
     occ = vl.Occlusion(net)                         # top conv layer, grey = net.mean
     maps = occ.sweep("dog.jpg", size=32, stride=8, target=207)
-    fig = vl.plot_occlusion(maps)
+    maps.probability.shape                          # (d), one value per square position
 """
 
 from __future__ import annotations
 
 import copy
-import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..core.errors import InputTooSmall
 from ..core.device import resolve_device
-from ..core.hooks import preserved
 from ..core.errors import ImageError
-from ..core.images import _unwrap, check_image, load_image, to_display
+from ..core.hooks import Capture, leaf_modules, preserved
+from ..core.images import _unwrap, check_image, load_image
 from ..core.layers import resolve_layer
 
 __all__ = [
@@ -64,14 +63,6 @@ __all__ = [
     "occluder_fill",
     "occlusion_grid",
     "top_conv_layer",
-    "occlusion_readings",
-    "OcclusionReadings",
-    "readings_table",
-    "occlusion_claims",
-    "plot_occlusion",
-    "occlusion_explorer",
-    "object_of",
-    "other_images",
 ]
 
 #: Bytes of activations one batch may use on the CPU (the GPU uses half its free memory).
@@ -100,7 +91,7 @@ def top_conv_layer(model: nn.Module) -> str:
         >>> top_conv_layer(alexnet()), top_conv_layer(vgg16())
         ('c5', 'c5_3')
     """
-    leaves = [(p, m) for p, m in model.named_modules() if p and not list(m.children())]
+    leaves = list(leaf_modules(model))
     last = max((i for i, (_, m) in enumerate(leaves) if isinstance(m, nn.Conv2d)), default=None)
     if last is None:
         raise ValueError("the model has no Conv2d layer; name the layer to watch with layer=...")
@@ -196,6 +187,18 @@ def occlusion_grid(height: int, width: int, size: int, stride: int) -> tuple[tor
 
 def _default_size(side: int) -> int:
     return max(1, round(side * 32 / 224))
+
+
+def _on_device(model: nn.Module, device: torch.device | str | None) -> tuple[nn.Module, torch.device]:
+    """The module to compute with and its device: ``model`` itself when it lives on ``device``
+    (default: where it lives, :func:`~vizlib.core.device.resolve_device`), else a copy moved there.
+
+    The caller's model is never moved.
+    """
+    dev = resolve_device(device, model)
+    if resolve_device(None, model) == dev:
+        return model, dev
+    return copy.deepcopy(model).to(dev), dev
 
 
 # --------------------------------------------------------------------------- result
@@ -373,10 +376,7 @@ class Occlusion:
         self.std = tuple(float(v) for v in s) if s is not None else None
         self.layer, self.path = resolve_layer(module, layer if layer is not None else top_conv_layer(module))
         self._grey = grey
-        self.device = resolve_device(device, module)
-        self._net = module
-        if resolve_device(None, module) != self.device:
-            self._net = copy.deepcopy(module).to(self.device)
+        self._net, self.device = _on_device(module, device)
         self._dn: Any = None
 
     def __repr__(self) -> str:
@@ -387,16 +387,7 @@ class Occlusion:
     def _prepare(self, image: Any) -> torch.Tensor:
         if isinstance(image, torch.Tensor):
             return image
-        try:
-            return load_image(image, self.model, transform=self.transform)
-        except InputTooSmall:
-            if self.transform is None:
-                raise
-            # load_image checks the picture's own size; a transform that enlarges it (28 px
-            # Fashion-MNIST to a bundled net's 64) makes it fit: check what the net gets.
-            from ..core.images import _to_pil
-
-            return check_image(self.transform(_to_pil(image)), self.model)
+        return load_image(image, self.model, transform=self.transform)  # size checked after the transform
 
     def _batch(self, images: Any) -> torch.Tensor:
         if isinstance(images, torch.Tensor):
@@ -417,6 +408,21 @@ class Occlusion:
     def fill(self, channels: int) -> torch.Tensor:
         """The occluder's value in input space for ``channels`` channels (see :func:`occluder_fill`)."""
         return occluder_fill(None, self._grey, mean=self.mean, std=self.std, channels=channels)
+
+    def grid(self, height: int, width: int, size: int | None = None,
+             stride: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The square's positions a sweep of a ``height x width`` input uses (:func:`occlusion_grid`),
+        with :meth:`sweep`'s defaults: ``size`` 32/224 of the shorter side, ``stride`` ``size // 4``.
+
+        Example:
+            >>> from vizlib.models import alexnet
+            >>> ys, xs = Occlusion(alexnet(seed=0)).grid(224, 224)
+            >>> len(ys) * len(xs), int(ys[1])
+            (625, 8)
+        """
+        size = _default_size(min(height, width)) if size is None else size
+        stride = max(1, size // 4) if stride is None else stride
+        return occlusion_grid(height, width, size, stride)
 
     # ------------------------------------------------------------------ verbs
 
@@ -495,7 +501,7 @@ class Occlusion:
         n, c, h, w = x.shape
         size = _default_size(min(h, w)) if size is None else size
         stride = max(1, size // 4) if stride is None else stride
-        ys, xs = occlusion_grid(h, w, size, stride)
+        ys, xs = self.grid(h, w, size, stride)
         p = next(self._net.parameters(), None)
         x = x.to(self.device, p.dtype if p is not None else x.dtype)
         fill = self.fill(c).to(self.device, x.dtype)
@@ -572,8 +578,8 @@ class Occlusion:
         return torch.tensor(out, dtype=torch.long)
 
     def _base(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-        """The unoccluded images: per-map totals and maxima, logits, and peak bytes per image."""
-        got: dict[str, torch.Tensor] = {}
+        """The unoccluded images, in one forward pass: per-map totals and maxima, logits, and peak
+        bytes per image (the largest input + output of one module, which sets the batch size)."""
         peak = [0]
 
         def watch(module: nn.Module, inputs: tuple, output: Any) -> None:
@@ -583,27 +589,24 @@ class Occlusion:
                     inp.numel() * inp.element_size() if inp is not None else 0)
                 peak[0] = max(peak[0], size)
 
-        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            o = output.detach()
-            flat = o.flatten(2) if o.ndim > 2 else o.unsqueeze(-1)
-            got["sum"] = flat.sum(-1)
-            got["max"] = flat.amax(-1)
-
+        # The sizes need a hook on every module during this same pass: neither Capture (outputs of
+        # chosen layers) nor trace (which keeps no model output, so no logits) does that.
         handles = []
         try:
-            for path, mod in self._net.named_modules():
-                if path and not list(mod.children()):
-                    handles.append(mod.register_forward_hook(watch))
-            handles.append(self._net.get_submodule(self.path).register_forward_hook(hook))
-            logits = self._net(x)
+            for _, mod in leaf_modules(self._net):
+                handles.append(mod.register_forward_hook(watch))
+            with Capture(self._net, [self.path]) as cap:
+                logits = self._net(x)
         finally:
             for h in handles:
                 h.remove()
-        if "sum" not in got:
+        o = cap.outputs.get(cap.resolved[0][0])
+        if o is None:
             raise ValueError(f"layer {self.layer} was not reached by the forward pass")
         if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
             raise ValueError("the network must return class scores of shape (N, classes)")
-        return got["sum"], got["max"], logits, max(1, peak[0] // x.shape[0])
+        flat = o.flatten(2) if o.ndim > 2 else o.unsqueeze(-1)
+        return flat.sum(-1), flat.amax(-1), logits, max(1, peak[0] // x.shape[0])
 
     def _auto_batch(self, per_image: int, image_bytes: int) -> int:
         per = 2 * per_image + image_bytes
@@ -633,53 +636,47 @@ class Occlusion:
         fill_v = fill.view(1, c, 1)
 
         res: dict[str, torch.Tensor] = {}
-        cursor = [0, 0]  # start, count of the batch in flight
-
-        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            o = output.detach()
-            red = o.flatten(2).sum(-1) if o.ndim > 2 else o
-            if "activities" not in res:
-                res["activities"] = red.new_empty(total, red.shape[1])
-            res["activities"][cursor[0] : cursor[0] + cursor[1]] = red
-
         chunks = range(0, total, bs)
         show = len(chunks) > 4 if progress is None else bool(progress)
         bar = tqdm(chunks, desc=f"occluding ({total} positions)", unit="batch", disable=not show)
-        handle = self._net.get_submodule(self.path).register_forward_hook(hook)
         try:
-            for start in bar:
-                b = min(bs, total - start)
-                task = torch.arange(start, start + b, device=dev)
-                img, pos = task // npos, task % npos
-                view = buf[:b]
-                if n > 1:
-                    moved = slot[:b] != img
-                    if bool(moved.any()):
-                        view[moved] = flat[img[moved]]
-                        slot[:b] = img
-                idx = square[pos].unsqueeze(1).expand(b, c, size * size)
-                view.scatter_(2, idx, fill_v.expand(b, c, size * size))
-                cursor[0], cursor[1] = start, b
-                logits = self._net(view.view(b, c, h, w))
-                view.scatter_(2, idx, flat[img.view(-1, 1, 1), chan, square[pos].unsqueeze(1)])  # put the pixels back
-                probs = logits.softmax(1)
-                if "probability" not in res:
-                    res["probability"] = probs.new_empty(total)
-                    res["label"] = torch.empty(total, dtype=torch.long, device=dev)
-                    res["label_probability"] = probs.new_empty(total)
+            with Capture(self._net, [self.path]) as cap:
+                label = cap.resolved[0][0]
+                for start in bar:
+                    b = min(bs, total - start)
+                    task = torch.arange(start, start + b, device=dev)
+                    img, pos = task // npos, task % npos
+                    view = buf[:b]
+                    if n > 1:
+                        moved = slot[:b] != img
+                        if bool(moved.any()):
+                            view[moved] = flat[img[moved]]
+                            slot[:b] = img
+                    idx = square[pos].unsqueeze(1).expand(b, c, size * size)
+                    view.scatter_(2, idx, fill_v.expand(b, c, size * size))
+                    logits = self._net(view.view(b, c, h, w))
+                    view.scatter_(2, idx, flat[img.view(-1, 1, 1), chan, square[pos].unsqueeze(1)])  # put the pixels back
+                    o = cap.outputs.pop(label, None)
+                    if o is None:
+                        raise ValueError(f"layer {self.layer} was not reached by the forward pass")
+                    red = o.flatten(2).sum(-1) if o.ndim > 2 else o
+                    probs = logits.softmax(1)
+                    if "probability" not in res:
+                        res["activities"] = red.new_empty(total, red.shape[1])
+                        res["probability"] = probs.new_empty(total)
+                        res["label"] = torch.empty(total, dtype=torch.long, device=dev)
+                        res["label_probability"] = probs.new_empty(total)
+                        if keep:
+                            res["probabilities"] = probs.new_empty(total, probs.shape[1])
+                    res["activities"][start : start + b] = red
+                    res["probability"][start : start + b] = probs.gather(1, targets[img].view(-1, 1)).view(-1)
+                    top_p, top_k = probs.max(1)
+                    res["label"][start : start + b] = top_k
+                    res["label_probability"][start : start + b] = top_p
                     if keep:
-                        res["probabilities"] = probs.new_empty(total, probs.shape[1])
-                res["probability"][start : start + b] = probs.gather(1, targets[img].view(-1, 1)).view(-1)
-                top_p, top_k = probs.max(1)
-                res["label"][start : start + b] = top_k
-                res["label_probability"][start : start + b] = top_p
-                if keep:
-                    res["probabilities"][start : start + b] = probs
+                        res["probabilities"][start : start + b] = probs
         finally:
-            handle.remove()
             bar.close()
-        if "activities" not in res:
-            raise ValueError(f"layer {self.layer} was not reached by the forward pass")
         return res
 
 
@@ -707,420 +704,3 @@ def occlusion_maps(
     return Occlusion(net, layer, grey=grey, device=device).sweep(image, size, stride, target, **kwargs)
 
 
-# --------------------------------------------------------------------------- images for the chapter
-
-
-def object_of(example: Any, net: Any) -> torch.Tensor | None:
-    """Where an example image's object lies in ``net``'s input: ``(S, S)`` boolean, or ``None``.
-
-    A Fashion-MNIST garment: its own pixels (the silhouette on the black
-    background). A demo photo: the hand-drawn box around the object of its
-    ImageNet class (:func:`vizlib.demo_object_boxes`).
-
-    Args:
-        example: a :class:`vizlib.examples.Example` (``image``, ``name``).
-        net: the :class:`~vizlib.Net` whose input it is.
-    """
-    from .correspondence import demo_object_boxes, object_in_input
-
-    if example.image.ndim == 2:
-        return object_in_input(example.image, net, level=0)
-    box = demo_object_boxes().get(example.name)
-    return None if box is None else object_in_input(example.image, net, box=box)
-
-
-def other_images(net: Any, shown: Sequence[Any], limit: int | None = None) -> Any:
-    """The chapter's dataset for ``net`` without the images ``shown``: where (c)'s other images come from.
-
-    Args:
-        net: a :class:`~vizlib.Net`.
-        shown: :class:`vizlib.examples.Example` images to leave out.
-        limit: at most this many images.
-
-    Returns:
-        A :class:`vizlib.examples.ExampleDataset` of ``(tensor, label)`` items.
-    """
-    from ..core.examples import ExampleDataset, example_dataset
-
-    data = example_dataset(net)
-    keep = [i for i in range(len(data)) if not any(np.array_equal(data.raw(i), ex.image) for ex in shown)]
-    keep = keep[:limit] if limit is not None else keep
-    return ExampleDataset([data.images[i] for i in keep], [int(data.labels[i]) for i in keep], net,
-                          f"{data.description}, without the {len(shown)} images shown")
-
-
-# --------------------------------------------------------------------------- readings
-
-
-@dataclass
-class OcclusionReadings:
-    """What one sweep says about Zeiler & Fergus's two readings of Fig. 7, as numbers.
-
-    Attributes:
-        target: the class of (d) and its name.
-        base_probability: p(target) unoccluded; ``lowest_probability`` its minimum
-            over positions, at the square with top-left ``lowest_at``.
-        strongest_drop_at: where (b), the strongest map's total activation, is lowest.
-        distance: pixels between the two squares' positions.
-        same_place: the two squares overlap (distance below the occluder size on both axes).
-        label_changes: share of positions where the most probable label is not the unoccluded one.
-        on_object: share of the most damaging positions (lowest tenth of (d)) whose
-            square centre lies on the object (``None`` without an object mask).
-        object_share: share of all positions whose centre lies on the object (chance level).
-        projection_ratio: the share of (c)'s energy (squared projection) under the square
-            where (b) is lowest, over the share of the image that square covers: above 1 when
-            the occluder that silences the map covers what its projection shows (``None``
-            without a projection).
-    """
-
-    name: str
-    target: int
-    target_name: str
-    base_probability: float
-    lowest_probability: float
-    lowest_at: tuple[int, int]
-    strongest_map: int
-    base_activity: float
-    lowest_activity: float
-    strongest_drop_at: tuple[int, int]
-    distance: float
-    same_place: bool
-    label_changes: float
-    on_object: float | None
-    object_share: float | None
-    projection_ratio: float | None = None
-
-    @property
-    def localises(self) -> bool | None:
-        """The most damaging positions fall on the object more often than chance (``None``: no mask)."""
-        if self.on_object is None or self.object_share is None:
-            return None
-        return self.on_object > self.object_share
-
-
-def occlusion_readings(
-    maps: OcclusionMaps, object_mask: torch.Tensor | np.ndarray | None = None, *, name: str = "", quantile: float = 0.1
-) -> OcclusionReadings:
-    """Zeiler & Fergus's readings of Fig. 7 as numbers: where p(class) and the strongest map drop.
-
-    Args:
-        maps: a sweep.
-        object_mask: ``(H, W)`` boolean, True on the object (input pixels).
-        name: a label for the image.
-        quantile: the share of positions counted as "most damaging".
-
-    Example:
-        >>> from vizlib.models import alexnet
-        >>> m = occlusion_maps(alexnet(seed=0, num_classes=10), torch.randn(3, 96, 96), 48, 24,
-        ...                    project=False, progress=False)
-        >>> occlusion_readings(m).lowest_at in [(y, x) for y in (0, 24, 48) for x in (0, 24, 48)]
-        True
-    """
-    ly, lx = maps.lowest("probability")
-    ay, ax = maps.lowest("activity")
-    on_object = share = None
-    if object_mask is not None:
-        mask = torch.as_tensor(np.asarray(object_mask)).bool()
-        if tuple(mask.shape) != tuple(maps.image.shape[-2:]):
-            raise ValueError(f"the object mask is {tuple(mask.shape)}, the image {tuple(maps.image.shape[-2:])}")
-        cy, cx = maps.centres
-        on = mask[cy.round().long().clamp(0, mask.shape[0] - 1).view(-1, 1),
-                  cx.round().long().clamp(0, mask.shape[1] - 1).view(1, -1)]
-        p = maps.probability.flatten()
-        k = max(1, int(math.ceil(quantile * p.numel())))
-        worst = torch.argsort(p, stable=True)[:k]
-        on_object = float(on.flatten()[worst].double().mean())
-        share = float(on.double().mean())
-    ratio = None
-    if maps.projection is not None:
-        energy = maps.projection.full(0).detach().double().pow(2).sum(0)
-        total = float(energy.sum())
-        if total > 0:
-            under = float(energy[ay : ay + maps.size, ax : ax + maps.size].sum()) / total
-            ratio = under / (maps.size * maps.size / energy.numel())
-    return OcclusionReadings(
-        name=name, target=maps.target, target_name=maps.class_name(maps.target),
-        base_probability=maps.base_probability, lowest_probability=float(maps.probability.min()),
-        lowest_at=(ly, lx), strongest_map=maps.channel, base_activity=maps.base_activity,
-        lowest_activity=float(maps.activity.min()), strongest_drop_at=(ay, ax),
-        distance=float(math.hypot(ly - ay, lx - ax)),
-        same_place=abs(ly - ay) < maps.size and abs(lx - ax) < maps.size,
-        label_changes=float((maps.label != maps.base_label).double().mean()),
-        on_object=on_object, object_share=share, projection_ratio=ratio,
-    )
-
-
-def readings_table(readings: Sequence[OcclusionReadings]) -> Any:
-    """The readings of several sweeps as a :class:`~vizlib.Table`."""
-    from ..core.tables import Table
-
-    rows = []
-    for r in readings:
-        rows.append([
-            r.name, r.target_name, round(r.base_probability, 4), round(r.lowest_probability, 4),
-            f"{r.lowest_at}", f"{r.strongest_drop_at}", r.same_place, round(r.label_changes, 3),
-            "—" if r.on_object is None else f"{r.on_object:.2f} vs {r.object_share:.2f}",
-        ])
-    return Table(["image", "class", "p unoccluded", "lowest p", "(d) lowest at", "(b) lowest at",
-                  "same place", "labels changed", "on object (worst 10%) vs chance"], rows,
-                 "Occlusion readings: where the class probability (d) and the strongest map (b) drop")
-
-
-def occlusion_claims(readings: Sequence[OcclusionReadings]) -> Any:
-    """Zeiler & Fergus's three readings of Fig. 7 beside what these sweeps measured, with verdicts.
-
-    Rules: the model *localises the object* on an image when the lowest tenth
-    of (d) falls on the object more often than chance (images with an object
-    region only); the map's projection *shows what silences it* when the
-    square where (b) is lowest covers more of (c)'s energy than its share of
-    the image (ratio above 1); the classifier's sensitivity is *not always
-    where the strongest feature is* when, on at least one image, the squares
-    where (b) and (d) are lowest do not overlap.
-    """
-    from ..core.tables import Table
-
-    n = len(readings)
-    loc = [r for r in readings if r.localises is not None]
-    k_loc = sum(bool(r.localises) for r in loc)
-    proj = [r for r in readings if r.projection_ratio is not None]
-    k_proj = sum(r.projection_ratio > 1 for r in proj)  # type: ignore[operator]
-    k_apart = sum(not r.same_place for r in readings)
-    drops = ", ".join(f"{r.base_probability:.3g}→{r.lowest_probability:.3g}" for r in readings)
-    rows = [
-        ["the model localises the object: p(true class) drops when the object is covered",
-         f"p unoccluded→lowest: {drops}; worst tenth on the object more than chance on {k_loc} of {len(loc)} images",
-         ("holds" if k_loc == len(loc) else "holds on some" if k_loc else "does not hold") if loc else "no object regions"],
-        ["covering what the strongest map's projection shows silences that map (b)",
-         "energy of (c) under the square where (b) is lowest, over that square's share of the image: "
-         + ", ".join(f"{r.projection_ratio:.2f}" for r in proj),
-         ("holds" if k_proj == len(proj) else "holds on some" if k_proj else "does not hold") if proj else "no projections"],
-        ["the classifier's sensitivity is not always where the strongest feature is",
-         f"(b) and (d) lowest at different places on {k_apart} of {n} images",
-         "holds" if k_apart else "not seen here"],
-    ]
-    return Table(["Zeiler & Fergus (§4.2, Fig. 7)", "this run", "verdict"], rows,
-                 "The paper's readings beside these sweeps")
-
-
-# --------------------------------------------------------------------------- figures
-
-
-def _extent(maps: OcclusionMaps) -> tuple[float, float, float, float]:
-    cy, cx = maps.centres
-    sy = float(cy[1] - cy[0]) if len(cy) > 1 else float(maps.size)
-    sx = float(cx[1] - cx[0]) if len(cx) > 1 else float(maps.size)
-    return (float(cx[0]) - sx / 2, float(cx[-1]) + sx / 2, float(cy[-1]) + sy / 2, float(cy[0]) - sy / 2)
-
-
-def _short(name: str, n: int = 18) -> str:
-    return name if len(name) <= n else name[: n - 1] + "…"
-
-
-def _mosaic(images: list[np.ndarray], cols: int) -> np.ndarray:
-    if not images:
-        return np.full((8, 8), 0.5)
-    r = max(max(im.shape[0], im.shape[1]) for im in images)
-    colour = images[0].ndim == 3
-    rows = -(-len(images) // cols)
-    gap = max(1, r // 12)
-    shape = (rows * (r + gap) - gap, cols * (r + gap) - gap) + ((3,) if colour else ())
-    out = np.ones(shape)
-    for i, im in enumerate(images):
-        y, x = (i // cols) * (r + gap), (i % cols) * (r + gap)
-        out[y : y + im.shape[0], x : x + im.shape[1]] = im
-    return out
-
-
-def _shown(a: np.ndarray) -> np.ndarray:
-    """An image array matplotlib can draw: channels other than 1 or 3 are averaged to grey."""
-    return a.mean(-1) if a.ndim == 3 and a.shape[-1] not in (3, 4) else a
-
-
-def plot_occlusion(
-    maps: OcclusionMaps | Sequence[OcclusionMaps],
-    *,
-    others: Any = None,
-    titles: Sequence[str] | None = None,
-    max_labels: int = 6,
-) -> Figure:
-    """Zeiler & Fergus Fig. 7: one row per image, columns (a)-(e).
-
-    (a) the image with the grey square where it lowers the class most; (b) the
-    strongest map's total activity; (c) its projection on this image (the
-    black square is the receptive field of the projected unit); (c') with
-    ``others``, its strongest projections on other images; (d) p(class);
-    (e) the most probable label, coloured by label (legend below). In (b) and
-    (d) dark is low. Each map cell sits at the centre of its occluder position.
-
-    Args:
-        maps: one sweep or several.
-        others: a :class:`~vizlib.TopActivations` of the same layer with
-            projections collected for the maps shown (``top.collect``).
-        titles: one title per row (default: the class name).
-        max_labels: labels named in the legend of (e); the rest are "other".
-
-    Returns:
-        The Figure.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch, Rectangle
-
-    from .deconvnet import normalize_projection
-
-    items = [maps] if isinstance(maps, OcclusionMaps) else list(maps)
-    with_others = others is not None
-    ncol = 6 if with_others else 5
-    fig, axes = plt.subplots(len(items), ncol, figsize=(2.9 * ncol, 3.3 * len(items)), squeeze=False)
-    for row, (m, ax) in enumerate(zip(items, axes)):
-        H, W = m.image.shape[-2:]
-        img = _shown(to_display(m.image, m.mean, m.std))
-        grey = "gray" if img.ndim == 2 else None
-        ly, lx = m.lowest("probability")
-        ax[0].imshow(_shown(to_display(m.occluded(ly, lx), m.mean, m.std)), cmap=grey, vmin=0, vmax=1)
-        ax[0].add_patch(Rectangle((lx - 0.5, ly - 0.5), m.size, m.size, fill=False, ec="red", lw=1))
-        ax[0].set_title((titles[row] if titles else f"{_short(m.class_name(m.target), 22)}") + "\n(a) occluded", fontsize=8)
-        ext = _extent(m)
-        im_b = ax[1].imshow(m.activity.numpy(), extent=ext, cmap="viridis")
-        ax[1].set_title(f"(b) total activity, {m.layer} map {m.channel}", fontsize=8)
-        fig.colorbar(im_b, ax=ax[1], fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
-        if m.projection is not None:
-            full = m.projection.full(0)
-            ax[2].imshow(_shown(normalize_projection(full)), cmap=grey)
-            t, l, b, r = m.projection.boxes[0].tolist()
-            ax[2].add_patch(Rectangle((l - 0.5, t - 0.5), r - l, b - t, fill=False, ec="black", lw=1.5))
-        else:
-            ax[2].imshow(np.full((H, W), 0.5), cmap="gray", vmin=0, vmax=1)
-        ax[2].set_title(f"(c) {m.layer} map {m.channel} projected", fontsize=8)
-        col = 3
-        if with_others:
-            try:
-                projs = others.projection_images(m.channel, clip=False)
-                empty = others.empty[m.channel].tolist()
-                projs = [np.full_like(_shown(p), 0.5) if e else _shown(p) for p, e in zip(projs, empty)]
-            except ValueError:
-                projs = []
-            k = len(projs)
-            ax[3].imshow(_mosaic(projs, int(math.ceil(math.sqrt(k))) if k else 1), cmap=grey, vmin=0, vmax=1)
-            ax[3].set_title(f"(c) map {m.channel}: top {k} on other images", fontsize=8)
-            col = 4
-        im_d = ax[col].imshow(m.probability.numpy(), extent=ext, cmap="viridis")
-        ax[col].set_title(f"(d) p({_short(m.class_name(m.target))})", fontsize=8)
-        fig.colorbar(im_d, ax=ax[col], fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
-        labels, counts = torch.unique(m.label, return_counts=True)
-        order = labels[torch.argsort(counts, descending=True, stable=True)].tolist()
-        named = order[:max_labels]
-        code = torch.full_like(m.label, len(named))
-        for i, lab in enumerate(named):
-            code[m.label == lab] = i
-        palette = plt.get_cmap("tab10").colors[: len(named)] + ((0.6, 0.6, 0.6),)
-        ax[col + 1].imshow(code.numpy(), extent=ext, cmap=ListedColormap(palette), vmin=-0.5,
-                           vmax=len(palette) - 0.5, interpolation="nearest")
-        ax[col + 1].set_title("(e) most probable label", fontsize=8)
-        handles = [Patch(color=palette[i], label=_short(m.class_name(lab))) for i, lab in enumerate(named)]
-        if len(order) > len(named):
-            handles.append(Patch(color=palette[-1], label=f"{len(order) - len(named)} other"))
-        ax[col + 1].legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=6,
-                           ncol=2, frameon=False)
-        for a in ax:
-            a.set_xticks([])
-            a.set_yticks([])
-        for a in (ax[0], ax[1], ax[2], ax[col], ax[col + 1]):
-            a.set_xlim(-0.5, W - 0.5)
-            a.set_ylim(H - 0.5, -0.5)
-    fig.tight_layout()
-    return fig
-
-
-# --------------------------------------------------------------------------- explorer
-
-
-def occlusion_explorer(
-    net: Any,
-    images: dict[str, tuple[torch.Tensor, int]],
-    *,
-    sizes: tuple[int, int] | None = None,
-    size: int | None = None,
-    stride: int | None = None,
-    others: Any = None,
-    maps: Sequence[OcclusionMaps] | None = None,
-    progress: bool = False,
-) -> Any:
-    """Pick an image, the occluder's size and stride, and a class; see Fig. 7 for it.
-
-    Calls :meth:`Occlusion.sweep` and :func:`plot_occlusion`, the functions the
-    chapter calls. A new class re-reads the kept probabilities (no new sweep);
-    sweeps are cached per (image, size, stride).
-
-    Args:
-        net: a :class:`~vizlib.Net` or module.
-        images: name -> (prepared image ``(C, H, W)``, true class).
-        sizes: range of the size slider (default: 1/28 to 1/2 of the image side).
-        size, stride: starting values.
-        others: a :class:`~vizlib.TopActivations` for (c') (maps not collected there show empty).
-        maps: sweeps already made of these images, in the same order (they are reused, not redone).
-
-    Returns:
-        An ipywidgets widget.
-    """
-    import ipywidgets as W
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-
-    from ..chapters.widgets import _draw
-
-    occ = Occlusion(net)
-    first = next(iter(images.values()))[0]
-    side = int(min(first.shape[-2:]))
-    lo, hi = sizes or (max(1, side // 28), max(2, side // 2))
-    size0 = size or _default_size(side)
-    pick = W.Dropdown(options=list(images), description="image")
-    size_w = W.IntSlider(value=size0, min=lo, max=hi, description="size", continuous_update=False)
-    stride_w = W.IntSlider(value=stride or max(1, size0 // 4), min=1, max=hi, description="stride",
-                           continuous_update=False)
-    classes = occ.categories
-    if classes is None:
-        with torch.no_grad(), preserved(occ._net):
-            classes = [str(i) for i in range(int(occ._net(first[None].to(occ.device)).shape[1]))]
-    cls = W.Dropdown(options=[(f"{i}: {c}", i) for i, c in enumerate(classes)], value=images[pick.value][1],
-                     description="class")
-    out = W.Output()
-    cache: dict[tuple[str, int, int], OcclusionMaps] = {}
-    for name, m in zip(images, maps or []):
-        if m.probabilities is not None:
-            cache[(name, m.size, m.stride)] = m
-
-    def content() -> None:
-        key = (pick.value, size_w.value, stride_w.value)
-        try:
-            if key not in cache:
-                img, true = images[pick.value]
-                cache[key] = occ.sweep(img, size_w.value, stride_w.value, true, progress=progress,
-                                       keep_probabilities=True)
-        except ValueError as exc:
-            print(exc)
-            return
-        m = cache[key]
-        view = copy.copy(m)
-        view.target = int(cls.value)
-        view.probability = m.for_class(int(cls.value))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fig = plot_occlusion(view, others=others, titles=[pick.value])
-        display(fig)
-        plt.close(fig)
-
-    def show(*_: object, first: bool = False) -> None:
-        _draw(out, content, first)
-
-    def new_image(*_: object) -> None:
-        if cls.value != images[pick.value][1]:
-            cls.value = images[pick.value][1]  # its observer redraws
-        else:
-            show()
-
-    pick.observe(new_image, "value")
-    for w in (size_w, stride_w, cls):
-        w.observe(show, "value")
-    show(first=True)  # captured into the output directly: a headless executor can stall on Output contexts
-    return W.VBox([W.HBox([pick, cls]), W.HBox([size_w, stride_w]), out])
