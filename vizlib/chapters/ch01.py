@@ -31,7 +31,7 @@ from ..models.bundled import VARIANTS, _stem, bundled_record
 from ..models.bundled_nets import BUNDLED_BUILDERS, FMNIST_INPUT_SIZE
 from ..models.training import CHECKPOINT_DIR
 from . import paper_data
-from .widgets import _draw
+from .widgets import explorer
 
 __all__ = [
     "paper_data",
@@ -226,7 +226,6 @@ def architecture_explorer(
     pick = W.Dropdown(options=list(models), description="network")
     size = W.IntSlider(value=value, min=sizes[0], max=sizes[1], step=1, description="input",
                        continuous_update=False)
-    out = W.Output()
 
     def content() -> None:
         model = models[pick.value]
@@ -235,10 +234,4 @@ def architecture_explorer(
         except InputTooSmall as exc:
             print(f"{exc}\n(smallest input this network accepts: {min_input_size(model)})")
 
-    def show(*_: object, first: bool = False) -> None:
-        _draw(out, content, first)
-
-    pick.observe(show, "value")
-    size.observe(show, "value")
-    show(first=True)
-    return W.VBox([W.HBox([pick, size]), out])
+    return explorer([pick, size], content)

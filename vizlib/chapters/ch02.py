@@ -16,7 +16,6 @@ import ipywidgets as W
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image
@@ -26,7 +25,7 @@ from ..core.layers import layer_module
 from ..core.tables import Table
 from ..methods.receptive_field import _map_size, empirical_receptive_field, receptive_field, receptive_fields, unit_box
 from . import paper_data
-from .widgets import _draw
+from .widgets import explorer, show_figure
 
 __all__ = [
     "paper_data",
@@ -236,7 +235,6 @@ def receptive_field_explorer(image: np.ndarray, model: nn.Module, layer: str | N
     pick = W.Dropdown(options=names, value=layer or names[len(names) // 2], description="layer")
     ys = W.IntSlider(description="y", continuous_update=False)
     xs = W.IntSlider(description="x", continuous_update=False)
-    out = W.Output()
     h = image.shape[0]
 
     def limits(*_: object) -> None:
@@ -247,17 +245,9 @@ def receptive_field_explorer(image: np.ndarray, model: nn.Module, layer: str | N
             s.value = min(s.value, side - 1)
 
     def content() -> None:
-        fig = plot_receptive_field(image, model, pick.value, ys.value, xs.value)
-        display(fig)
-        plt.close(fig)
-
-    def show(*_: object, first: bool = False) -> None:
-        _draw(out, content, first)
+        show_figure(plot_receptive_field(image, model, pick.value, ys.value, xs.value))
 
     limits()
     ys.value = xs.value = ys.max // 2  # set before observing: the first drawing is below
-    pick.observe(limits, "value")
-    for w in (pick, ys, xs):
-        w.observe(show, "value")
-    show(first=True)
-    return W.VBox([W.HBox([pick, ys, xs]), out])
+    pick.observe(limits, "value")  # registered first: bounds the sliders before the redraw
+    return explorer([pick, ys, xs], content)

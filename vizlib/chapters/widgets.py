@@ -5,11 +5,11 @@ chapter calls, and returns an ipywidgets widget to display."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import ipywidgets as W
 
-__all__ = ["_draw"]
+__all__ = ["explorer", "show_figure", "_draw"]
 
 
 def _draw(out: W.Output, draw: Callable[[], None], first: bool) -> None:
@@ -35,3 +35,41 @@ def _draw(out: W.Output, draw: Callable[[], None], first: bool) -> None:
     out.clear_output(wait=True)
     with out:
         draw()
+
+
+def explorer(controls: Sequence[W.Widget], content: Callable[[], None]) -> W.Widget:
+    """An explorer: ``controls`` in a row above an output that ``content`` draws into.
+
+    ``content`` is drawn once now (captured, so that the rendered book shows
+    it: see :func:`_draw`) and again whenever a control's value changes.
+    Observers registered on a control before this call run before the redraw
+    (use them to bound one slider by another control).
+
+    Args:
+        controls: the widgets, shown in one row.
+        content: draws the current state (``display(...)``, ``print(...)``, :func:`show_figure`).
+
+    Example:
+        >>> pick = W.Dropdown(options=["a", "b"])
+        >>> box = explorer([pick], lambda: print(pick.value))
+        >>> box.children[1].outputs[0]["text"].strip()
+        'a'
+    """
+    out = W.Output()
+
+    def show(change: object = None, *, first: bool = False) -> None:
+        _draw(out, content, first)
+
+    for w in controls:
+        w.observe(show, "value")
+    show(first=True)
+    return W.VBox([W.HBox(list(controls)), out])
+
+
+def show_figure(fig: Any) -> None:
+    """Display a matplotlib figure in an explorer's output, then close it (no second copy below the cell)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)

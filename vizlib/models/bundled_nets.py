@@ -135,26 +135,13 @@ class SmallAlexNet(_TorchvisionLayout):
     ) -> None:
         super().__init__()
         w1, w2, w3, w4, w5 = widths
-        if zeiler:
-            first: list[nn.Module] = [
-                nn.Conv2d(in_channels, w1, kernel_size=7, stride=2, padding=3),
-                nn.ReLU(inplace=True),
-                _pool(),
-                _lrn(),
-                nn.Conv2d(w1, w2, kernel_size=5, stride=2, padding=2),
-                nn.ReLU(inplace=True),
-                _pool(),
-                _lrn(),
-            ]
-        else:
-            first = [
-                nn.Conv2d(in_channels, w1, kernel_size=11, stride=4, padding=5),
-                nn.ReLU(inplace=True),
-                _pool(),
-                nn.Conv2d(w1, w2, kernel_size=5, stride=1, padding=2),
-                nn.ReLU(inplace=True),
-                _pool(),
-            ]
+        # c1 and c2 with their pooling (and, for ZFNet, contrast normalisation after each pooling)
+        c1, c2 = ((7, 2, 3), (5, 2, 2)) if zeiler else ((11, 4, 5), (5, 1, 2))
+        first: list[nn.Module] = []
+        for cin, cout, (k, stride, pad) in ((in_channels, w1, c1), (w1, w2, c2)):
+            first += [nn.Conv2d(cin, cout, kernel_size=k, stride=stride, padding=pad), nn.ReLU(inplace=True), _pool()]
+            if zeiler:
+                first.append(_lrn())
         self.features = nn.Sequential(
             *first,
             nn.Conv2d(w2, w3, kernel_size=3, padding=1),
