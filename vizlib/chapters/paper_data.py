@@ -3,7 +3,8 @@ what vizlib computes. Nothing here is a result of this package."""
 
 from __future__ import annotations
 
-__all__ = ["YU_TABLE1_VGG16", "YU_TABLE2_ALEXNET", "ZEILER_FIG3_SIZES", "ZEILER_FIG3_FC6_INPUTS", "YU_TOP1_ERROR"]
+__all__ = ["YU_TABLE1_VGG16", "YU_TABLE2_ALEXNET", "ZEILER_FIG3_SIZES", "ZEILER_FIG3_FC6_INPUTS", "YU_TOP1_ERROR",
+           "VASHISHTH_CALTECH101_ACCURACY"]
 
 #: Yu et al. (2016), Table 1: receptive field (size, stride) per layer of VGG-16.
 YU_TABLE1_VGG16: dict[str, tuple[int, int]] = {
@@ -30,3 +31,6 @@ ZEILER_FIG3_FC6_INPUTS = 9216
 
 #: Yu et al. (2016) §3.1: top-1 error, single centre crop, ILSVRC2012 validation.
 YU_TOP1_ERROR = {"vgg16": 0.295, "alexnet": 0.426}
+
+#: Vashishth §6.2: test accuracy of AlexNet and ZFNet trained on Caltech-101 with one recipe.
+VASHISHTH_CALTECH101_ACCURACY: dict[str, float] = {"alexnet": 0.7406, "zfnet": 0.7469}
