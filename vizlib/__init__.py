@@ -53,7 +53,8 @@ from .methods.embedding import embed as embed_patches, fill_grid, patch_features
 from .methods.occlusion import Occlusion
 from .methods.correspondence import correspondence
 from .methods.denet import DeNet
-from .methods.compare import dead_filters, filter_spectrum, sparsity as layer_sparsity
+from .methods.sparsity import layer_sparsity
+from .methods.filters import dead_filters, filter_spectrum
 
 __all__ = [
     # core
