@@ -98,6 +98,11 @@ class ImageSet:
         source: where the images came from, in words.
         indices: each image's position in the split it was drawn from (the
             sample's positions in the official test set), or ``None``.
+
+    Example:
+        >>> s = fashion_mnist_sample()
+        >>> s.subset(slice(0, 5)).labels.shape
+        (5,)
     """
 
     images: np.ndarray
@@ -357,6 +362,11 @@ def fashion_mnist_test(root: str | os.PathLike[str] | None = None, *, download: 
 
     What the book calls: it never waits on a download unless ``download=True``.
     ``source`` says which of the two this is.
+
+    Example:
+        >>> test = fashion_mnist_test()
+        >>> test.images.shape[1:], len(test.classes)
+        ((28, 28), 10)
     """
     try:
         return fashion_mnist("test", root, download=download)

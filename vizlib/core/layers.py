@@ -116,6 +116,11 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, str]:
 
     Raises:
         KeyError: the layer is unknown; the message lists the names it knows.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> resolve_layer(alexnet(), "c5"), resolve_layer(alexnet(), "features.12")
+        (('c5', 'features.11'), ('p5', 'features.12'))
     """
     if isinstance(layer, nn.Module):
         for path, module in model.named_modules():

@@ -27,6 +27,12 @@ class Net:
             is also the grey an occluder uses.
         input_size: side of the square input the model was trained on.
         source: where the weights came from, in words.
+
+    Example:
+        >>> import vizlib as vl
+        >>> net = vl.load("alexnet", "random")
+        >>> net.layers[:3], net.input_size, len(net.categories)
+        (['c1', 'p1', 'c2'], 224, 1000)
     """
 
     arch: str

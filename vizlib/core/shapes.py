@@ -130,7 +130,13 @@ def output_sizes(model: nn.Module, input_size: int, *, until: str | None = None)
 
 
 def min_input_size(model: nn.Module, limit: int = 4096) -> int:
-    """The smallest square input every convolution and pooling layer accepts."""
+    """The smallest square input every convolution and pooling layer accepts.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> min_input_size(alexnet())
+        63
+    """
     lo, hi = 1, limit
     while lo < hi:
         mid = (lo + hi) // 2

@@ -124,6 +124,11 @@ def receptive_field(model: nn.Module, layer: str | nn.Module) -> RField:
 
     Raises:
         KeyError: unknown layer, or a layer past the spatial part of the net.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> receptive_field(alexnet(), "c5")
+        RField(name='c5', size=163, stride=16, start=-66, path='features.11')
     """
     label, path = resolve_layer(model, layer)
     for row in receptive_fields(model, all_layers=True):

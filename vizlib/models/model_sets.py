@@ -232,6 +232,10 @@ def choose_model_set(requested: str | None = None, archs: tuple[str, ...] = vm.A
         The set's name. ``auto`` gives ImageNet when the weights of every
         architecture in ``archs`` can be had, else bundled when all its
         checkpoints ship, else random.
+
+    Example:
+        >>> choose_model_set("random")
+        'random'
     """
     choice = (requested or os.environ.get(ENV_VAR) or "auto").strip().lower()
     if choice in MODEL_SETS:
@@ -297,7 +301,12 @@ def load(
 
 
 def describe_model_set(model_set: str) -> str:
-    """One line for a chapter's first output: which set this run shows."""
+    """One line for a chapter's first output: which set this run shows.
+
+    Example:
+        >>> describe_model_set("random").startswith("Model set: Random")
+        True
+    """
     text = {
         "imagenet": "ImageNet: the papers' networks with pretrained ImageNet weights",
         "bundled": "Bundled: small AlexNet-, ZFNet- and VGG-style nets trained on Fashion-MNIST by vizlib",

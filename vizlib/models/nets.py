@@ -118,7 +118,12 @@ def alexnet(*, num_classes: int = 1000, seed: int | None = None) -> nn.Module:
 
 
 def zfnet(*, num_classes: int = 1000, seed: int | None = None, norm_before_pool: bool = False) -> nn.Module:
-    """ZFNet (:class:`ZFNet`), named like AlexNet (c1...c5, p1, n1, p2, n2, p5, fc6...fc8)."""
+    """ZFNet (:class:`ZFNet`), named like AlexNet (c1...c5, p1, n1, p2, n2, p5, fc6...fc8).
+
+    Example:
+        >>> [s.w_out for s in __import__("vizlib").output_sizes(zfnet(), 224)][:4]
+        [110, 55, 26, 13]
+    """
     with _seeded(seed):
         model = ZFNet(num_classes=num_classes, norm_before_pool=norm_before_pool)
     return _attach(model, "alexnet", "zfnet")
@@ -151,7 +156,12 @@ def alexnet_original(*, num_classes: int = 1000, seed: int | None = None) -> nn.
 
 
 def vgg16(*, num_classes: int = 1000, seed: int | None = None) -> nn.Module:
-    """torchvision's VGG-16 (configuration D, no batch norm), named c1_1...c5_3, p1...p5, fc6...fc8."""
+    """torchvision's VGG-16 (configuration D, no batch norm), named c1_1...c5_3, p1...p5, fc6...fc8.
+
+    Example:
+        >>> vgg16().vizlib_layers["c5_3"]
+        'features.29'
+    """
     with _seeded(seed):
         model = tvm.vgg16(weights=None, num_classes=num_classes)
     return _attach(model, "vgg", "vgg16")

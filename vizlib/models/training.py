@@ -198,7 +198,14 @@ def _convs(model: nn.Module) -> Iterator[tuple[str, nn.Conv2d]]:
 
 
 def filter_rms(model: nn.Module) -> dict[str, torch.Tensor]:
-    """RMS of every convolutional filter: module path -> one value per output map."""
+    """RMS of every convolutional filter: module path -> one value per output map.
+
+    Example:
+        >>> from vizlib.models import alexnet_fmnist
+        >>> rms = filter_rms(alexnet_fmnist(seed=0))
+        >>> sorted(rms)[0], tuple(rms["features.0"].shape)
+        ('features.0', (32,))
+    """
     return {path: conv.weight.detach().pow(2).mean(dim=(1, 2, 3)).sqrt() for path, conv in _convs(model)}
 
 
