@@ -7,7 +7,7 @@ set (the VGG-style Fashion-MNIST net and Fashion-MNIST's test set, all
 
 1. :func:`vizlib.patch_features`: one streaming pass, 10,000 patches of the
    chosen layers (both in the same pass);
-2. :func:`vizlib.embed`: PCA to 50 dimensions, then t-SNE: openTSNE
+2. :func:`vizlib.embed_patches`: PCA to 50 dimensions, then t-SNE: openTSNE
    (Barnes-Hut up to 20,000 points, FFT above) and scikit-learn's Barnes-Hut t-SNE, each with 1 and 2
    threads;
 3. :func:`vizlib.fill_grid`: 40×40 cells, exact nearest neighbour.
@@ -37,7 +37,9 @@ import numpy as np
 import torch
 
 import vizlib as vl
+from vizlib.core.data import FASHION_MNIST_CLASSES
 from vizlib.core.device import cpu_name
+from vizlib.methods.embedding import equivalent_layers, tsne_backend
 
 
 def _load() -> str:
@@ -66,7 +68,7 @@ def _net(arch: str) -> tuple[object, str]:
 
         size = FMNIST_INPUT_SIZE[arch]
         model = BUNDLED_BUILDERS[arch](seed=0).eval()
-        net = vl.Net(arch, "bundled", model, list(vl.FASHION_MNIST_CLASSES), Preprocess(size, 0.286, 0.353),
+        net = vl.Net(arch, "bundled", model, list(FASHION_MNIST_CLASSES), Preprocess(size, 0.286, 0.353),
                      (0.286,), (0.353,), size, "untrained bundled architecture")
         return net, f"untrained bundled architecture (no checkpoint: {exc})"
 
@@ -88,7 +90,7 @@ def main() -> None:
     net, what = _net(args.arch)
     images = vl.fashion_mnist_sample() if args.sample else vl.fashion_mnist_test()
     data = vl.PreparedImages(images, net)
-    low, high = vl.equivalent_layers(net.model, net.input_size).layers
+    low, high = equivalent_layers(net.model, net.input_size).layers
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs visible, torch threads {torch.get_num_threads()}; "
           f"load average before: {_load()}")
     print(f"net: {args.arch}, {what}; data: {images.source}, {len(images)} images; layers {low} and {high}; "
@@ -106,7 +108,7 @@ def main() -> None:
     results: dict[tuple[str, int, str], tuple[float, float]] = {}
     threads = [int(t) for t in args.threads.split(",") if t]
     methods = ["opentsne"] + ([] if args.skip_sklearn else ["sklearn"])
-    if vl.tsne_backend() != "openTSNE":
+    if tsne_backend() != "openTSNE":
         methods.remove("opentsne")
         print("openTSNE is not installed: only scikit-learn is timed")
     for layer in (high, low) if args.low else (high,):
@@ -115,14 +117,14 @@ def main() -> None:
         for method in methods:
             for nj in threads:
                 reps = args.reps if method == "opentsne" else (args.sklearn_reps or args.reps)
-                w, c, embs = _timed(lambda: vl.embed(x, perplexity=args.perplexity, method=method, n_jobs=nj,
+                w, c, embs = _timed(lambda: vl.embed_patches(x, perplexity=args.perplexity, method=method, n_jobs=nj,
                                                      seed=0), reps)
                 ident = all(np.array_equal(e.xy, embs[0].xy) for e in embs)
                 results[(method, nj, layer)] = (statistics.median(w), statistics.median(c))
                 print(f"  {embs[0].method:12s} {nj} thread(s): median {statistics.median(w):7.2f} s wall, "
                       f"{statistics.median(c):7.2f} s CPU (runs: " + ", ".join(f"{v:.1f}" for v in w)
                       + f"); PCA to {embs[0].pca_dims} dims; same seed, identical embedding: {ident}")
-        emb = vl.embed(x, perplexity=args.perplexity, seed=0, n_jobs=1)
+        emb = vl.embed_patches(x, perplexity=args.perplexity, seed=0, n_jobs=1)
         w, c, _ = _timed(lambda: vl.fill_grid(emb.xy, 40), args.reps)
         results[("grid", 0, layer)] = (statistics.median(w), statistics.median(c))
         print(f"  grid fill 40×40, exact: median {statistics.median(w) * 1000:.1f} ms")

@@ -1,23 +1,22 @@
-"""Tests for vizlib.embedding: patch sampling, t-SNE, grid fill, neighbour agreement, layer choice, figures."""
+"""Tests for vizlib.methods.embedding: patch sampling, t-SNE, grid fill, neighbour agreement, layer choice.
+
+Chapter 4's figures, table, claims and explorer are tested in test_ch04.py."""
 
 from __future__ import annotations
 
 import sys
 
-import matplotlib
+import numpy as np
+import pytest
+import torch
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import vizlib as vl
+from vizlib.methods import embedding as E
+from vizlib.models import alexnet_fmnist, vgg_fmnist
+from vizlib.models.training import Preprocess
 
-import vizlib as vl  # noqa: E402
-from vizlib.methods import embedding as E  # noqa: E402
-from vizlib.models.training import Preprocess  # noqa: E402
-
-from .conftest import hook_count, modes  # noqa: E402
+from .conftest import hook_count, modes
 
 
 def tiny(seed: int = 0) -> nn.Sequential:
@@ -88,7 +87,7 @@ def test_mostly_padding_positions_are_left_out():
 
 
 def test_boxes_match_unit_box_on_a_bundled_net():
-    m = vl.vgg_fmnist(seed=0)
+    m = vgg_fmnist(seed=0)
     p = E.patch_features(m, "c2_1", images(3, 32), n=30, progress=False)
     for (y, x), box in zip(p.position.tolist(), p.boxes.tolist()):
         assert tuple(box) == vl.unit_box(m, "c2_1", y, x, 32)
@@ -143,9 +142,9 @@ def test_labels_and_thumbnails():
 
 def test_prepared_images_bundled_and_full_size():
     sample = vl.fashion_mnist_sample().subset(slice(0, 6))
-    net = vl.Net("vgg16", "bundled", vl.vgg_fmnist(seed=0), list(sample.classes), Preprocess(32, 0.286, 0.353),
+    net = vl.Net("vgg16", "bundled", vgg_fmnist(seed=0), list(sample.classes), Preprocess(32, 0.286, 0.353),
                  (0.286,), (0.353,), 32, "test")
-    data = E.PreparedImages(sample, net)
+    data = vl.PreparedImages(sample, net)
     x, y = data[2]
     assert x.shape == (1, 32, 32) and y == int(sample.labels[2])
     torch.testing.assert_close(data.batch([2])[0], x)
@@ -153,7 +152,7 @@ def test_prepared_images_bundled_and_full_size():
     np.testing.assert_array_equal(p.labels, sample.labels[p.image_index])
     assert p.classes == sample.classes and p.mean == (0.286,)
     full = vl.load("alexnet", "random")
-    xf, _ = E.PreparedImages(sample, full)[0]
+    xf, _ = vl.PreparedImages(sample, full)[0]
     assert xf.shape == (3, 224, 224)
 
 
@@ -186,13 +185,13 @@ def test_other_bad_input():
 def test_perplexity_not_below_n():
     x = np.random.default_rng(0).normal(size=(20, 4))
     with pytest.raises(ValueError, match=r"perplexity 20 is not below the number of points \(20\)"):
-        E.embed(x, perplexity=20)
+        E.embed_patches(x, perplexity=20)
     with pytest.raises(ValueError, match="positive"):
-        E.embed(x, perplexity=0)
+        E.embed_patches(x, perplexity=0)
     with pytest.raises(ValueError, match="at least 2"):
-        E.embed(x[:1], perplexity=0.5)
+        E.embed_patches(x[:1], perplexity=0.5)
     with pytest.raises(ValueError, match="unknown t-SNE method"):
-        E.embed(x, perplexity=5, method="umap")
+        E.embed_patches(x, perplexity=5, method="umap")
 
 
 # --------------------------------------------------------------------------- embedding
@@ -207,8 +206,8 @@ def blobs(n: int = 150, d: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndar
 
 def test_same_seed_same_embedding_sklearn():
     x, _ = blobs()
-    a = E.embed(x, perplexity=10, method="sklearn", seed=1, n_jobs=1)
-    b = E.embed(x, perplexity=10, method="sklearn", seed=1, n_jobs=1)
+    a = E.embed_patches(x, perplexity=10, method="sklearn", seed=1, n_jobs=1)
+    b = E.embed_patches(x, perplexity=10, method="sklearn", seed=1, n_jobs=1)
     np.testing.assert_array_equal(a.xy, b.xy)
     assert a.method == "scikit-learn" and a.pca_dims == 50 and 0 < a.pca_variance <= 1
     assert a.xy.shape == (150, 2)
@@ -217,8 +216,8 @@ def test_same_seed_same_embedding_sklearn():
 def test_same_seed_same_embedding_opentsne():
     pytest.importorskip("openTSNE")
     x, labels = blobs(200)
-    a = E.embed(x, perplexity=10, method="opentsne", seed=2, n_jobs=1)
-    b = E.embed(x, perplexity=10, method="opentsne", seed=2, n_jobs=1)
+    a = E.embed_patches(x, perplexity=10, method="opentsne", seed=2, n_jobs=1)
+    b = E.embed_patches(x, perplexity=10, method="opentsne", seed=2, n_jobs=1)
     np.testing.assert_array_equal(a.xy, b.xy)
     assert a.method == "openTSNE"
     # the clusters survive the embedding: nearest neighbours share their blob
@@ -228,7 +227,7 @@ def test_same_seed_same_embedding_opentsne():
 def test_falls_back_to_sklearn_without_opentsne(monkeypatch):
     monkeypatch.setitem(sys.modules, "openTSNE", None)  # makes `import openTSNE` fail
     assert E.tsne_backend() == "scikit-learn"
-    e = E.embed(blobs(60, 5)[0], perplexity=5, n_jobs=1)
+    e = E.embed_patches(blobs(60, 5)[0], perplexity=5, n_jobs=1)
     assert e.method == "scikit-learn" and "openTSNE is not installed" in e.note and "no PCA" in e.note
 
 
@@ -311,12 +310,6 @@ def test_class_agreement_and_table():
     a = E.class_agreement(space, k=5, network="tiny")
     assert a.layer == "4" and a.n == 120 and 0 <= a.feature <= 1 and 0 <= a.embedding <= 1
     assert a.chance == pytest.approx(E._chance(p.labels, p.image_index))
-    table = E.agreement_table([a, a])
-    assert table.column("chance") == [round(a.chance, 3)] * 2
-    low = E.Agreement("n", "c2", 10, 5, 0.2, 0.2, 0.1)
-    high = E.Agreement("n", "c5", 10, 5, 0.5, 0.4, 0.1)
-    assert "consistent with Yu" in E.agreement_verdicts([low, high])[0]
-    assert "not what Yu" in E.agreement_verdicts([high, low])[0]
 
 
 # --------------------------------------------------------------------------- layers, figures, widget
@@ -324,8 +317,8 @@ def test_class_agreement_and_table():
 
 def test_equivalent_layers():
     assert E.equivalent_layers(vl.vgg16(), 224).layers == ("c4_1", "c5_3")
-    assert E.equivalent_layers(vl.vgg_fmnist(seed=0), 32).layers == ("c2_1", "c5_3")
-    choice = E.equivalent_layers(vl.alexnet_fmnist(seed=0), 64)
+    assert E.equivalent_layers(vgg_fmnist(seed=0), 32).layers == ("c2_1", "c5_3")
+    choice = E.equivalent_layers(alexnet_fmnist(seed=0), 64)
     assert choice.high == "c5" and "chosen" in choice.table.header
 
 
@@ -343,7 +336,7 @@ def test_filter_visualisations_match_top_patches():
     assert hook_count(m) == 0 and E.filter_visualisations(m, p, x, [0])[0] is vis[0]  # cached
 
 
-def test_figure_and_widget():
+def test_regions_and_selected_patches():
     m, x = tiny(), images(30)
     p = E.patch_features(m, "1", x, n=200, labels=np.arange(30) % 3, progress=False)
     space = E.representation_space(p, perplexity=10, method="sklearn", cells=10, n_jobs=1)
@@ -351,29 +344,33 @@ def test_figure_and_widget():
     assert len(regions) == 3 and all(0 <= r.x <= 1 for r in regions)
     chosen = E.select_patches(space, regions)
     assert all(len(c) == 1 for c in chosen)
-    fig = E.plot_representation_space(space, regions, net=m, data=x, n_filters=2)
-    assert isinstance(fig, matplotlib.figure.Figure)
-    assert len(fig.axes) == 1 + 3 * (2 + 2)
-    plt.close(fig)
-    fig = E.plot_embedding(space)
-    assert isinstance(fig, matplotlib.figure.Figure)
-    plt.close(fig)
-    w = E.representation_explorer(m, x, ["1"], spaces={("1", 200, 10.0): space})
-    assert w.children
-    plt.close("all")
     with pytest.raises(ValueError, match="fractions"):
         E.Region(1.5, 0.5)
 
 
-def test_image_budget_small_nets_see_everything_full_size_nets_48():
-    from types import SimpleNamespace
+def test_one_data_path_and_one_stopping_capture():
+    """The data comes through core.batches (PreparedImages is core's) and the pass stops at the deepest layer."""
+    from vizlib.core import batches as core_batches
 
-    small, large = SimpleNamespace(input_size=32), SimpleNamespace(input_size=224)
-    assert vl.image_budget(small, 10_000) == 10_000
-    assert vl.image_budget(small, 10_000, smoke=True) == 400
-    assert vl.image_budget(small, 150, smoke=True) == 150  # never more than there are
-    assert vl.image_budget(large, 10_000) == 48
-    assert vl.image_budget(large, 10_000, smoke=True) == 6
-    assert vl.image_budget(object(), 100) == 48  # no input size: treated as a full-size net
-    with pytest.raises(ValueError, match="no images"):
-        vl.image_budget(small, 0)
+    assert E.PreparedImages is core_batches.PreparedImages is vl.PreparedImages
+    assert not hasattr(E, "_Stop") and not hasattr(E, "_iterate")
+    m, x = tiny(), images(6)
+    calls = []
+    handle = m[7].register_forward_hook(lambda *a: calls.append(1))  # the dense layer above "4"
+    try:
+        E.patch_features(m, ["1", "4"], x, n=20, progress=False)
+    finally:
+        handle.remove()
+    assert calls == []  # the forward pass ended at layer 4
+
+    class Pairs(torch.utils.data.Dataset):  # a map-style dataset of (image, label) pairs
+        def __len__(self):
+            return 6
+
+        def __getitem__(self, i):
+            return x[i], i % 2
+
+    p = E.patch_features(m, "1", Pairs(), n=20, progress=False, batch_size=4)
+    np.testing.assert_array_equal(p.labels, p.image_index % 2)
+    np.testing.assert_array_equal(p.features, E.patch_features(m, "1", x, n=20, progress=False).features)
+    assert p.crop(0, Pairs()).shape == (3, 3)

@@ -49,7 +49,7 @@ from .methods.architecture import summary
 from .methods.receptive_field import empirical_receptive_field, receptive_field, receptive_fields, unit_box
 from .methods.deconvnet import Deconvnet
 from .methods.topk import top_activations, top_patches
-from .methods.embedding import embed as embed_patches, fill_grid, patch_features
+from .methods.embedding import embed_patches, fill_grid, patch_features
 from .methods.occlusion import Occlusion
 from .methods.correspondence import correspondence
 from .methods.denet import DeNet

@@ -7,15 +7,17 @@ vector, the activations of every map at that position. So a layer builds a
 
 Four steps, one function each:
 
-1. :func:`patch_features` streams once over a dataset, runs the network up to
-   the layer (or layers) and keeps ``n`` patches, stratified over images and
-   positions, leaving out patches that lie mostly in the zero padding: the
-   feature vector, which image and position, the receptive-field box and a
-   small thumbnail of the patch for drawing. Memory holds ``n`` patches, not
-   the dataset. It also keeps each feature map's strongest activation over the
-   data (:class:`~vizlib.TopActivations`), from which the deconvnet later
-   shows what each filter responds to (Yu's column (d)).
-2. :func:`embed`: PCA to about 50 dimensions, then t-SNE, seeded and
+1. :func:`patch_features` streams once over a dataset (through
+   :func:`vizlib.batches`), runs the network up to the layer (or layers) and
+   keeps ``n`` patches, stratified over images and positions, leaving out
+   patches that lie mostly in the zero padding: the feature vector, which
+   image and position, the receptive-field box and a small thumbnail of the
+   patch for drawing. Memory holds ``n`` patches, not the dataset. It also
+   keeps each feature map's strongest activation over the data
+   (:class:`~vizlib.methods.topk.TopActivations`), from which the deconvnet
+   later shows what each filter responds to (Yu's column (d),
+   :func:`filter_visualisations`).
+2. :func:`embed_patches`: PCA to about 50 dimensions, then t-SNE, seeded and
    reproducible: openTSNE when it is installed (Barnes-Hut up to
    :data:`BH_MAX_POINTS` points, FFT interpolation above), otherwise
    scikit-learn's Barnes-Hut t-SNE, with a note saying so.
@@ -28,21 +30,23 @@ Four steps, one function each:
    that come from an image of the same class, in feature space and in the
    embedding, beside the level chance gives.
 
-:func:`representation_space` runs steps 2-3 on sampled patches,
-:func:`plot_representation_space` draws Yu's Fig. 3 (the filled plane, three
-zoomed regions, a patch chosen in each, and the filters most active for it
-shown by their deconvnet projections), and :func:`representation_explorer` is
-the chapter's widget over the same functions.
+:func:`representation_space` runs steps 2-3 on sampled patches;
+:func:`default_regions`, :func:`select_patches`, :func:`top_filters` and
+:func:`filter_visualisations` give what Yu's columns (b)-(d) show, and
+:func:`equivalent_layers` picks Yu's c4_1 and c5_3 in another network. This
+module computes and returns data; chapter 4's figures, tables, claims and
+explorer are in :mod:`vizlib.chapters.ch04`.
 
 Example::
 
     import vizlib as vl
+    from vizlib.methods import embedding
     net = vl.load("vgg16")
     data = vl.PreparedImages(vl.fashion_mnist_sample(), net)
-    low, high = vl.equivalent_layers(net.model, net.input_size).layers
+    low, high = embedding.equivalent_layers(net.model, net.input_size).layers
     feats = vl.patch_features(net, [low, high], data, n=5000)
-    space = vl.representation_space(feats[high])
-    fig = vl.plot_representation_space(space, net=net, data=data)
+    space = embedding.representation_space(feats[high])
+    agreement = embedding.class_agreement(space, k=10)
 """
 
 from __future__ import annotations
@@ -51,35 +55,35 @@ import copy
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ..core.data import ImageSet
+from ..core.batches import PreparedImages, batches, first_tensor
 from ..core.device import resolve_device
-from ..core.hooks import preserved
-from ..core.images import _unwrap, check_image, first_conv, load_image, to_display
+from ..core.hooks import Capture, preserved
+from ..core.images import _unwrap, check_image, to_display
 from ..core.layers import resolve_layer
-from .receptive_field import RField, _map_size, receptive_field, receptive_fields
 from ..core.tables import Table
+from .receptive_field import RField, _map_size, receptive_field, receptive_fields
 from .topk import TopActivations, TopKMiner
 
 __all__ = [
-    "PreparedImages",
-    "image_budget",
     "PatchFeatures",
     "patch_features",
     "available_patches",
     "Embedding",
-    "embed",
+    "embed_patches",
     "tsne_backend",
+    "BH_MAX_POINTS",
     "GridFill",
     "fill_grid",
+    "square_extent",
     "Region",
     "default_regions",
     "RepresentationSpace",
@@ -90,13 +94,8 @@ __all__ = [
     "Agreement",
     "neighbour_agreement",
     "class_agreement",
-    "agreement_table",
-    "agreement_verdicts",
     "LayerChoice",
     "equivalent_layers",
-    "plot_representation_space",
-    "plot_embedding",
-    "representation_explorer",
     "YU_LOW_SHARE",
     "YU_HIGH_SHARE",
 ]
@@ -104,103 +103,14 @@ __all__ = [
 #: openTSNE embeds up to this many points with Barnes-Hut, more with FFT interpolation.
 BH_MAX_POINTS = 20_000
 
-#: Share of a 224-pixel image that Yu's low layer (VGG-16 c4_1, field 60) sees.
+#: Share of a 224-pixel image that Yu's low layer (VGG-16 c4_1, field 60) sees: what
+#: :func:`equivalent_layers` matches in another network.
 YU_LOW_SHARE = 60 / 224
 #: Share of a 224-pixel image that Yu's high layer (VGG-16 c5_3, field 196) sees.
 YU_HIGH_SHARE = 196 / 224
 
 
 # --------------------------------------------------------------------------- data
-
-
-class PreparedImages(Dataset):
-    """A labelled image set prepared for a network: ``(input tensor, label)`` items.
-
-    Fashion-MNIST's 28x28 grey images go through the network's own transform:
-    a bundled net's :class:`~vizlib.models.training.Preprocess` (batched, fast), or an
-    ImageNet net's torchvision transform after upscaling to the network's input
-    size and converting grey to RGB (the full-size nets take 3-channel 224x224
-    inputs).
-
-    Args:
-        images: the images and their labels (:class:`~vizlib.ImageSet`).
-        net: a :class:`~vizlib.Net` (its transform, input size, mean and std).
-
-    Example:
-        >>> data = PreparedImages(vl.fashion_mnist_sample(), vl.load("vgg16", "bundled"))  # doctest: +SKIP
-        >>> data[0][0].shape, data.classes[data[0][1]]                                      # doctest: +SKIP
-        (torch.Size([1, 32, 32]), 'Ankle boot')
-    """
-
-    def __init__(self, images: ImageSet, net: Any) -> None:
-        model, transform = _unwrap(net)
-        if model is None or transform is None:
-            raise TypeError(
-                "PreparedImages needs a vizlib Net (it carries the transform that prepares the images); "
-                "for a bare nn.Module, prepare the images yourself and pass a tensor"
-            )
-        self.images = images
-        self.net = net
-        self.transform = transform
-        self.labels = np.asarray(images.labels)
-        self.classes = tuple(images.classes)
-        conv = first_conv(model)
-        self.channels = conv[1].in_channels if conv is not None else 3
-        self.size = int(getattr(net, "input_size", 0) or 0)
-        self.mean = tuple(getattr(net, "mean", ())) or None
-        self.std = tuple(getattr(net, "std", ())) or None
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __repr__(self) -> str:
-        return f"PreparedImages({len(self)} images of {self.images.source!r} for {getattr(self.net, 'arch', 'a net')})"
-
-    def _one(self, i: int) -> torch.Tensor:
-        from PIL import Image
-
-        img = Image.fromarray(np.ascontiguousarray(self.images.images[i]))
-        if self.size and min(img.size) < self.size:
-            img = img.resize((self.size, self.size), Image.BILINEAR)
-        return load_image(img, self.net, convert=True)[0]
-
-    def batch(self, index: Sequence[int] | np.ndarray) -> torch.Tensor:
-        """The prepared images at ``index``: ``(B, C, H, W)``."""
-        index = np.asarray(index, dtype=np.int64)
-        fast = getattr(self.transform, "batch", None)
-        if callable(fast):
-            return fast(torch.from_numpy(np.ascontiguousarray(self.images.images[index])))
-        return torch.stack([self._one(int(i)) for i in index])
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.batch([i])[0], int(self.labels[i])
-
-
-def image_budget(net: Any, available: int, *, smoke: bool = False) -> int:
-    """How many images of a set to feed a network in a chapter, by what one image costs it.
-
-    The small bundled nets (inputs of at most 64 pixels) are cheap: they see
-    every available image (400 under test). The full-size nets (224 pixels)
-    cost about a hundred times more per image, so they see 48 (6 under test).
-
-    Args:
-        net: a :class:`~vizlib.Net` (or anything with ``input_size``; 224 if absent).
-        available: images in the set.
-        smoke: the shrunken workload of the book under test (``VIZLIB_SMOKE``).
-
-    Returns:
-        The number of images, never more than ``available``.
-
-    Example:
-        >>> image_budget(vl.load("vgg16", "bundled"), 10_000)  # doctest: +SKIP
-        10000
-    """
-    if available < 1:
-        raise ValueError(f"no images to choose from (available={available}); load an image set first")
-    small = int(getattr(net, "input_size", 0) or 224) <= 64
-    wanted = (400 if smoke else available) if small else (6 if smoke else 48)
-    return min(wanted, available)
-
 
 def _normalisation(net: Any, data: Any) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
     """The mean and std the images were normalised with, from the Net or the PreparedImages."""
@@ -232,36 +142,6 @@ def _data_length(data: Any) -> int:
             "patch_features needs data whose length is known up front (to spread the patches evenly over "
             "the images): pass a vizlib.PreparedImages, a tensor (N, C, H, W) or a map-style dataset"
         ) from None
-
-
-def _iterate(data: Any, batch_size: int) -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:
-    """Batches of prepared images, with their labels when the data has them."""
-    if isinstance(data, PreparedImages):
-        for s in range(0, len(data), batch_size):
-            idx = np.arange(s, min(s + batch_size, len(data)))
-            yield data.batch(idx), data.labels[idx]
-        return
-    if isinstance(data, torch.Tensor):
-        if data.ndim != 4:
-            raise ValueError(f"a tensor of images must be (N, C, H, W); this one is {tuple(data.shape)}")
-        for x in data.split(batch_size):
-            yield x, None
-        return
-    if isinstance(data, Dataset):
-        for item in DataLoader(data, batch_size=batch_size, shuffle=False):
-            if isinstance(item, (tuple, list)) and len(item) >= 2 and isinstance(item[1], torch.Tensor) \
-                    and item[1].ndim == 1 and not item[1].is_floating_point():
-                yield item[0], item[1].numpy()
-            else:
-                yield (item[0] if isinstance(item, (tuple, list)) else item), None
-        return
-    if isinstance(data, ImageSet):
-        raise TypeError("an ImageSet holds raw images: prepare them for the network first, "
-                        "data = vizlib.PreparedImages(images, net)")
-    raise TypeError(
-        f"cannot read images from a {type(data).__name__}: pass a vizlib.PreparedImages, "
-        "a tensor (N, C, H, W) or a map-style dataset of (image, label) items"
-    )
 
 
 # --------------------------------------------------------------------------- patch features
@@ -348,8 +228,7 @@ class PatchFeatures:
         elif isinstance(data, torch.Tensor):
             x = data[img : img + 1]
         elif isinstance(data, Dataset):
-            item = data[img]
-            x = (item[0] if isinstance(item, (tuple, list)) else item).unsqueeze(0)
+            x = first_tensor(data[img]).unsqueeze(0)
         else:
             raise TypeError("crop needs random access to the data: a PreparedImages, a tensor or a dataset")
         top, left, h, w = (int(v) for v in self.windows[i])
@@ -389,9 +268,6 @@ def _cut(x: torch.Tensor, b: np.ndarray, top: np.ndarray, left: np.ndarray, h: i
     win = xp[bi, :, rows[:, :, None], cols[:, None, :]]  # (B, h, w, C)
     return win.permute(0, 3, 1, 2)
 
-
-class _Stop(Exception):
-    pass
 
 
 @dataclass
@@ -435,7 +311,8 @@ def available_patches(
         ``n_images`` times the positions whose field is not mostly padding.
 
     Example:
-        >>> available_patches(vl.vgg_fmnist(seed=0), "c5_3", 1500, 32)
+        >>> from vizlib.models import vgg_fmnist
+        >>> available_patches(vgg_fmnist(seed=0), "c5_3", 1500, 32)
         6000
     """
     module, _ = _unwrap(net)
@@ -531,7 +408,8 @@ def patch_features(
         KeyError: unknown layer, or a dense layer.
 
     Example:
-        >>> net = vl.vgg_fmnist(seed=0)
+        >>> from vizlib.models import vgg_fmnist
+        >>> net = vgg_fmnist(seed=0)
         >>> p = patch_features(net, "c2_1", torch.randn(8, 1, 32, 32), n=40, progress=False)
         >>> p.features.shape, p.map_size, p.rfield.size
         ((40, 32), (16, 16), 10)
@@ -569,16 +447,6 @@ def patch_features(
         run = copy.deepcopy(module).to(dev)
     p0 = next(run.parameters(), None)
     dtype = p0.dtype if p0 is not None else torch.float32
-    captured: dict[str, torch.Tensor] = {}
-
-    def hook_for(path: str):
-        def hook(mod: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            captured[path] = output.detach().clone()  # an in-place ReLU further on must not change it
-            if len(captured) == len(states):
-                raise _Stop
-
-        return hook
-
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     seen = 0
@@ -586,36 +454,27 @@ def patch_features(
     batch_size = batch_size or _batch_size(data)
     total = -(-n_images // batch_size)
     names = ", ".join(s.label for s in states.values())
-    bar = tqdm(_iterate(data, batch_size), total=total, desc=f"patches of {names}", unit="batch",
+    bar = tqdm(batches(data, batch_size, labels=True), total=total, desc=f"patches of {names}", unit="batch",
                disable=not progress)
-    handles = []
-    with preserved(run), torch.no_grad():
+    # the pass stops at the deepest layer asked for; Capture clones each output (an in-place ReLU
+    # further on must not change it) and removes its hooks on leaving
+    with preserved(run), torch.no_grad(), Capture(run, list(states), stop=True) as cap:
         try:
-            for path in states:
-                handles.append(run.get_submodule(path).register_forward_hook(hook_for(path)))
             for x, batch_labels in bar:
                 x = check_image(x, module, batch=True).to(dev, dtype)
                 if labels is not None:
                     batch_labels = labels[seen : seen + len(x)]
-                captured.clear()
-                try:
-                    run(x)
-                except _Stop:
-                    pass
-                missing = [s.label for p, s in states.items() if p not in captured]
-                if missing:
-                    raise ValueError(f"layer(s) {', '.join(missing)} were not reached by the forward pass")
+                outputs = cap.run(x)
+                acts = {path: outputs[label] for label, path in cap.resolved}
                 if input_size is None:
                     input_size = (int(x.shape[2]), int(x.shape[3]))
                     for path, st in states.items():
-                        _setup(st, captured[path], n, n_images, input_size, min_inside, thumb, x.shape[1],
+                        _setup(st, acts[path], n, n_images, input_size, min_inside, thumb, x.shape[1],
                                mine_top, rng)
                 for path, st in states.items():
-                    _take(st, captured[path], x, seen, batch_labels, thumb, mean, std)
+                    _take(st, acts[path], x, seen, batch_labels, thumb, mean, std)
                 seen += len(x)
         finally:
-            for h in handles:
-                h.remove()
             bar.close()
     if seen != n_images:
         raise ValueError(f"the data announced {n_images} images but gave {seen}")
@@ -747,7 +606,12 @@ def _finish(st: _LayerState, input_size: tuple[int, int], n_images: int, min_ins
 
 
 def tsne_backend() -> str:
-    """``"openTSNE"`` when openTSNE is installed, else ``"scikit-learn"``."""
+    """``"openTSNE"`` when openTSNE is installed, else ``"scikit-learn"``.
+
+    Example:
+        >>> tsne_backend() in ("openTSNE", "scikit-learn")
+        True
+    """
     try:
         import openTSNE  # noqa: F401
     except ImportError:
@@ -795,7 +659,7 @@ def _threads(n_jobs: int | None) -> int:
     return int(n_jobs)
 
 
-def embed(
+def embed_patches(
     features: np.ndarray | PatchFeatures,
     *,
     perplexity: float = 30.0,
@@ -834,7 +698,7 @@ def embed(
         ImportError: ``method="opentsne"`` and openTSNE is not installed.
 
     Example:
-        >>> e = embed(np.random.default_rng(0).normal(size=(200, 8)), perplexity=10, method="sklearn")
+        >>> e = embed_patches(np.random.default_rng(0).normal(size=(200, 8)), perplexity=10, method="sklearn")
         >>> e.xy.shape
         (200, 2)
     """
@@ -956,7 +820,12 @@ def _centres(extent: tuple[float, float, float, float], rows: int, cols: int) ->
 
 
 def square_extent(xy: np.ndarray, margin: float = 0.0) -> tuple[float, float, float, float]:
-    """The smallest square (plus ``margin`` of its side on each edge) around the points."""
+    """The smallest square (plus ``margin`` of its side on each edge) around the points.
+
+    Example:
+        >>> square_extent(np.array([[0.0, 0.0], [2.0, 1.0]]))
+        (0.0, 2.0, -0.5, 1.5)
+    """
     lo, hi = xy.min(0), xy.max(0)
     mid = (lo + hi) / 2
     half = max(float((hi - lo).max()) / 2, 1e-9) * (1 + 2 * margin)
@@ -1102,22 +971,14 @@ class RepresentationSpace:
         return (grid or self.grid).mosaic(self.patches.thumbnails)
 
 
-def representation_space(
-    patches: PatchFeatures,
-    *,
-    perplexity: float = 30.0,
-    pca_dims: int = 50,
-    seed: int = 0,
-    cells: int = 30,
-    method: str = "auto",
-    n_jobs: int | None = None,
-) -> RepresentationSpace:
+def representation_space(patches: PatchFeatures, *, cells: int = 30, **options: Any) -> RepresentationSpace:
     """Embed sampled patches with t-SNE and fill the plane (Yu Fig. 3 (a)).
 
     Args:
         patches: from :func:`patch_features`.
-        perplexity, pca_dims, seed, method, n_jobs: as for :func:`embed`.
         cells: grid cells per side of the filled plane.
+        options: ``perplexity``, ``pca_dims``, ``seed``, ``method``, ``n_jobs``,
+            passed to :func:`embed_patches` (with its defaults).
 
     Returns:
         A :class:`RepresentationSpace`, with the time of each step.
@@ -1127,7 +988,7 @@ def representation_space(
         >>> space.mosaic().shape                                                          # doctest: +SKIP
         (720, 720)
     """
-    emb = embed(patches, perplexity=perplexity, pca_dims=pca_dims, seed=seed, method=method, n_jobs=n_jobs)
+    emb = embed_patches(patches, **options)
     t0 = time.perf_counter()
     grid = fill_grid(emb.xy, cells)
     t_grid = time.perf_counter() - t0
@@ -1140,6 +1001,11 @@ def select_patches(space: RepresentationSpace, regions: Sequence[Region], per_re
 
     Returns:
         One list of patch indices per region (shorter when the region holds fewer patches).
+
+    Example:
+        >>> space = representation_space(patches, perplexity=10)          # doctest: +SKIP
+        >>> select_patches(space, default_regions(space.embedding))        # doctest: +SKIP
+        [[412], [87], [1033]]
     """
     xy = space.embedding.xy
     out = []
@@ -1152,7 +1018,13 @@ def select_patches(space: RepresentationSpace, regions: Sequence[Region], per_re
 
 
 def top_filters(patches: PatchFeatures, index: int, n: int = 6) -> list[int]:
-    """The ``n`` feature maps with the highest activations for patch ``index`` (strongest first)."""
+    """The ``n`` feature maps with the highest activations for patch ``index`` (strongest first).
+
+    Example:
+        >>> p = patch_features(net, "c5_3", data, n=1000)   # doctest: +SKIP
+        >>> top_filters(p, 0, 3)                             # doctest: +SKIP
+        [17, 40, 3]
+    """
     if not 0 <= index < len(patches):
         raise IndexError(f"patch {index} does not exist; there are {len(patches)} patches")
     f = patches.features[index]
@@ -1183,6 +1055,12 @@ def filter_visualisations(
     Returns:
         channel -> projection image (``(h, w)`` or ``(h, w, 3)`` in [0, 1], grey is zero).
         Projections already computed for these patches, net and data are reused.
+
+    Example:
+        >>> p = patch_features(net, "c5_3", data, n=1000)                  # doctest: +SKIP
+        >>> vis = filter_visualisations(net, p, data, top_filters(p, 0, 3))  # doctest: +SKIP
+        >>> sorted(vis)                                                     # doctest: +SKIP
+        [3, 17, 40]
     """
     if patches.top is None:
         raise ValueError("these patches carry no top activations: sample them with patch_features(..., mine_top=True)")
@@ -1296,6 +1174,12 @@ def class_agreement(space: RepresentationSpace, k: int = 10, network: str = "") 
 
     Raises:
         ValueError: the patches carry no class labels.
+
+    Example:
+        >>> space = representation_space(patch_features(net, "c5_3", data, n=1000))   # doctest: +SKIP
+        >>> a = class_agreement(space, k=10, network="vgg16")                          # doctest: +SKIP
+        >>> a.feature > a.chance                                                       # doctest: +SKIP
+        True
     """
     p = space.patches
     if p.labels is None:
@@ -1304,46 +1188,6 @@ def class_agreement(space: RepresentationSpace, k: int = 10, network: str = "") 
     emb, _ = neighbour_agreement(space.embedding.xy, p.labels, p.image_index, k)
     return Agreement(network, p.layer, len(p), k, feat, emb, _chance(p.labels, p.image_index))
 
-
-def agreement_table(rows: Sequence[Agreement]) -> Table:
-    """The agreements as a :class:`~vizlib.Table`, with each one's ratio to chance."""
-    return Table(
-        ["network", "layer", "patches", "k", "feature space", "embedding", "chance", "feature / chance",
-         "embedding / chance"],
-        [[a.network, a.layer, a.n, a.k, round(a.feature, 3), round(a.embedding, 3), round(a.chance, 3),
-          round(a.feature / a.chance, 2), round(a.embedding / a.chance, 2)] for a in rows],
-        title="Nearest-neighbour class agreement (share of a patch's k nearest neighbours from other images "
-              "whose image has the same class)",
-    )
-
-
-def agreement_verdicts(rows: Sequence[Agreement]) -> list[str]:
-    """One sentence per network comparing its first (low) and last (high) layer, from the numbers.
-
-    Example:
-        >>> a = Agreement("net", "c2", 100, 10, 0.3, 0.3, 0.1)
-        >>> b = Agreement("net", "c5", 100, 10, 0.6, 0.5, 0.1)
-        >>> agreement_verdicts([a, b])[0][:40]
-        'net: in feature space, higher at c5 (0.'
-    """
-    out = []
-    nets: dict[str, list[Agreement]] = {}
-    for a in rows:
-        nets.setdefault(a.network, []).append(a)
-    for name, rs in nets.items():
-        if len(rs) < 2:
-            continue
-        lo, hi = rs[0], rs[-1]
-        parts = []
-        for what, a, b in (("in feature space", lo.feature, hi.feature), ("in the embedding", lo.embedding, hi.embedding)):
-            rel = "higher" if b > a else ("lower" if b < a else "the same")
-            parts.append(f"{what}, {rel} at {hi.layer} ({b:.3f}) than at {lo.layer} ({a:.3f})")
-        agrees = hi.feature > lo.feature and hi.embedding > lo.embedding
-        verdict = ("consistent with Yu: the high layer groups patches by their image's class more than the low one"
-                   if agrees else "not what Yu's reading predicts: the high layer does not group patches by class "
-                   "more than the low one in both spaces")
-        out.append(f"{name}: {'; '.join(parts)}; chance {hi.chance:.3f} — {verdict}.")
-    return out
 
 
 # --------------------------------------------------------------------------- choosing layers
@@ -1412,226 +1256,3 @@ def equivalent_layers(model: Any, input_size: int) -> LayerChoice:
                         f"{YU_LOW_SHARE:.2f} of the image, c5_3 {YU_HIGH_SHARE:.2f}")
     return LayerChoice(low, high, table)
 
-
-# --------------------------------------------------------------------------- plotting
-
-
-def _show(ax: Any, img: np.ndarray, title: str = "", smooth: bool = False) -> None:
-    how = "antialiased" if smooth else "nearest"  # mosaics are drawn smaller than their pixels: smooth them
-    if img.ndim == 2:
-        vmax = 255 if img.dtype == np.uint8 else 1
-        ax.imshow(img, cmap="gray", vmin=0, vmax=vmax, interpolation=how)
-    else:
-        ax.imshow(img, interpolation=how)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=8)
-
-
-def _region_pixels(space: RepresentationSpace, region: Region) -> tuple[float, float, float, float]:
-    """The region as (left, top, width, height) in pixels of the mosaic."""
-    x0, x1, y0, y1 = space.grid.extent
-    rows, cols = space.grid.shape
-    t = space.patches.thumbnails.shape[1]
-    bx0, bx1, by0, by1 = region.bounds(space.grid.extent)
-    px = lambda x: (x - x0) / (x1 - x0) * cols * t - 0.5  # noqa: E731
-    py = lambda y: (y1 - y) / (y1 - y0) * rows * t - 0.5  # noqa: E731
-    return px(bx0), py(by1), px(bx1) - px(bx0), py(by0) - py(by1)
-
-
-def plot_representation_space(
-    space: RepresentationSpace,
-    regions: Sequence[Region] | None = None,
-    *,
-    net: Any = None,
-    data: Any = None,
-    n_filters: int = 6,
-    zoom_cells: int = 12,
-    title: str | None = None,
-    filters: dict[int, np.ndarray] | None = None,
-) -> Any:
-    """Yu's Fig. 3 for one layer: (a) the filled plane, (b) zoomed regions, (c) a patch in each, (d) its top filters.
-
-    Args:
-        space: from :func:`representation_space`.
-        regions: where to zoom (default: :func:`default_regions`, three of them).
-        net, data: the network and data the patches came from; with them,
-            column (c) shows the patch at full resolution and column (d) the
-            ``n_filters`` maps most active for it, each by the deconvnet
-            projection of its strongest activation over the data. Without
-            them, (c) shows the thumbnail and (d) is left out.
-        n_filters: filters per patch in column (d).
-        zoom_cells: cells per side of each zoomed region.
-        title: the figure's title (default: the layer, patch count and method).
-        filters: precomputed channel -> image (from :func:`filter_visualisations`).
-
-    Returns:
-        A matplotlib Figure.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    regions = list(regions) if regions is not None else default_regions(space.embedding.xy, seed=space.embedding.seed)
-    if not regions:
-        raise ValueError("give at least one region to zoom into")
-    chosen = select_patches(space, regions)
-    show_d = n_filters > 0 and (filters is not None or (net is not None and data is not None))
-    tops = [top_filters(space.patches, c[0], n_filters) if c and show_d else [] for c in chosen]
-    if show_d and filters is None:
-        filters = filter_visualisations(net, space.patches, data, [ch for t in tops for ch in t])
-    R = len(regions)
-    ncols = 3 + (n_filters if show_d else 0)
-    widths = [max(R, 2)] + [1] * (ncols - 1)
-    unit = 1.6 if R > 1 else 2.0
-    rows = max(R, 2)
-    fig = plt.figure(figsize=(unit * 1.08 * sum(widths) + 0.3, (unit + 0.45) * rows + 0.6))
-    gs = fig.add_gridspec(rows, ncols, width_ratios=widths, wspace=0.08, hspace=0.3,
-                          left=0.01, right=0.99, bottom=0.02, top=1 - 0.75 / ((unit + 0.45) * rows + 0.6))
-    ax = fig.add_subplot(gs[:, 0])
-    _show(ax, space.mosaic(), "(a) the plane, each cell its nearest patch", smooth=True)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, r in enumerate(regions):
-        left, top, w, h = _region_pixels(space, r)
-        col = colours[i % len(colours)]
-        ax.add_patch(Rectangle((left, top), w, h, fill=False, edgecolor=col, linewidth=1.8))
-        ax.text(left + 3, top + 3, str(i + 1), color=col, fontsize=10, va="top", ha="left", weight="bold",
-                bbox=dict(facecolor="white", edgecolor="none", pad=1, alpha=0.8))
-    for i, r in enumerate(regions):
-        col = colours[i % len(colours)]
-        zb = fig.add_subplot(gs[i, 1])
-        _show(zb, space.mosaic(space.zoom(r, zoom_cells)), "(b) zoomed" if i == 0 else "", smooth=True)
-        for s in zb.spines.values():
-            s.set_edgecolor(col)
-            s.set_linewidth(2)
-        zb.text(0.03, 0.97, str(i + 1), color=col, fontsize=9, va="top", ha="left", weight="bold",
-                transform=zb.transAxes, bbox=dict(facecolor="white", edgecolor="none", pad=1, alpha=0.8))
-        zc = fig.add_subplot(gs[i, 2])
-        if chosen[i]:
-            j = chosen[i][0]
-            img = space.patches.crop(j, data) if data is not None else space.patches.thumbnails[j]
-            cls = space.patches.labels[j] if space.patches.labels is not None else None
-            name = space.patches.classes[cls] if cls is not None and space.patches.classes else ""
-            _show(zc, img, ("(c) selected\n" if i == 0 else "") + name)
-        else:
-            zc.axis("off")
-        for f, ch in enumerate(tops[i]):
-            zd = fig.add_subplot(gs[i, 3 + f])
-            assert filters is not None
-            _show(zd, filters[ch], (f"(d) top filters\n#{ch}" if i == 0 and f == 0 else f"#{ch}"))
-    p = space.patches
-    fig.suptitle(title if title is not None else
-                 f"{p.layer}: {len(p):,} patches of {p.rfield.size} px ({space.embedding.method}, perplexity "
-                 f"{space.embedding.perplexity:g})", fontsize=10)
-    return fig
-
-
-def plot_embedding(space: RepresentationSpace, *, ax: Any = None, title: str | None = None, size: float = 4.0) -> Any:
-    """The embedded patches as dots coloured by their image's class.
-
-    Returns:
-        The matplotlib Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5, 5))
-    else:
-        fig = ax.figure
-    p, xy = space.patches, space.embedding.xy
-    if p.labels is None:
-        ax.scatter(xy[:, 0], xy[:, 1], s=size, c="k", linewidths=0)
-    else:
-        cmap = plt.get_cmap("tab10")
-        for c in np.unique(p.labels):
-            m = p.labels == c
-            name = p.classes[c] if p.classes else str(c)
-            ax.scatter(xy[m, 0], xy[m, 1], s=size, color=cmap(int(c) % 10), linewidths=0, label=name)
-        ax.legend(fontsize=6, markerscale=4, loc="best", frameon=False)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_aspect("equal")
-    ax.set_title(title if title is not None else f"{p.layer}: patches coloured by their image's class", fontsize=9)
-    return fig
-
-
-# --------------------------------------------------------------------------- widget
-
-
-def representation_explorer(
-    net: Any,
-    data: Any,
-    layers: Sequence[str],
-    *,
-    spaces: dict[tuple[str, int, float], RepresentationSpace] | None = None,
-    n_options: Sequence[int] = (1000, 2000, 5000, 10000),
-    perplexities: Sequence[float] = (5, 15, 30, 50),
-    value: tuple[str, int, float] | None = None,
-    region: Region = Region(0.5, 0.5, 0.2),
-    n_filters: int = 6,
-    seed: int = 0,
-) -> Any:
-    """A widget over the chapter's computation: pick the layer, N, the perplexity and a region to zoom.
-
-    Calls :func:`patch_features`, :func:`representation_space` and
-    :func:`plot_representation_space` (one region), caching what it has
-    computed. Pass the chapter's spaces in ``spaces`` (keyed by
-    ``(layer, n, perplexity)``) so the starting state costs nothing.
-
-    Args:
-        net, data: the network and the data (as for :func:`patch_features`).
-        layers: the layers to offer.
-        spaces: spaces already computed, keyed by ``(layer, n, perplexity)``.
-        n_options, perplexities: the choices offered.
-        value: the starting ``(layer, n, perplexity)`` (default: the first of ``spaces``).
-        region: the starting region.
-        n_filters: filters shown for the selected patch (column (d)).
-        seed: seed of sampling and t-SNE.
-
-    Returns:
-        An ipywidgets ``VBox``.
-    """
-    import ipywidgets as W
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-
-    from ..chapters.widgets import _draw
-
-    cache: dict[tuple[str, int, float], RepresentationSpace] = dict(spaces or {})
-    feats: dict[tuple[str, int], PatchFeatures] = {(k[0], k[1]): s.patches for k, s in cache.items()}
-    start = value or (next(iter(cache)) if cache else (layers[-1], n_options[0], perplexities[min(2, len(perplexities) - 1)]))
-    ns = sorted(set(n_options) | {start[1]})
-    ps = sorted(set(float(p) for p in perplexities) | {float(start[2])})
-    w_layer = W.Dropdown(options=list(layers), value=start[0], description="layer")
-    w_n = W.Dropdown(options=ns, value=start[1], description="N")
-    w_p = W.Dropdown(options=ps, value=float(start[2]), description="perplexity")
-    w_x = W.FloatSlider(value=region.x, min=0, max=1, step=0.02, description="region x", continuous_update=False)
-    w_y = W.FloatSlider(value=region.y, min=0, max=1, step=0.02, description="region y", continuous_update=False)
-    w_s = W.FloatSlider(value=region.size, min=0.05, max=0.6, step=0.05, description="size", continuous_update=False)
-    out = W.Output()
-
-    def space_for(layer: str, n: int, p: float) -> RepresentationSpace:
-        key = (layer, n, float(p))
-        if key not in cache:
-            if (layer, n) not in feats:
-                feats[(layer, n)] = patch_features(net, layer, data, n, seed=seed)  # type: ignore[assignment]
-            cache[key] = representation_space(feats[(layer, n)], perplexity=p, seed=seed)
-        return cache[key]
-
-    def body() -> None:
-        try:
-            space = space_for(w_layer.value, int(w_n.value), float(w_p.value))
-            r = Region(w_x.value, w_y.value, w_s.value)
-            fig = plot_representation_space(space, [r], net=net, data=data, zoom_cells=12, n_filters=n_filters)
-            display(fig)
-            plt.close(fig)
-        except ValueError as exc:
-            print(exc)
-
-    def redraw(change: object) -> None:
-        _draw(out, body, first=False)
-
-    for w in (w_layer, w_n, w_p, w_x, w_y, w_s):
-        w.observe(redraw, "value")
-    _draw(out, body, first=True)  # captured while the cell runs: no Output context (it can stall nbclient)
-    return W.VBox([W.HBox([w_layer, w_n, w_p]), W.HBox([w_x, w_y, w_s]), out])
