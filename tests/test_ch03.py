@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -57,11 +59,15 @@ def test_reconstruction_layers(nets):
 
 
 def test_examples_for_each_set_and_energy_inside():
-    from vizlib.core.examples import energy_inside, example_dataset, example_images
+    from vizlib.core.examples import example_dataset, example_images, object_boxes
+    from vizlib.core.measures import box_mask, energy_inside, transform_mask
 
     net = vl.load("alexnet", "random")
     ex = example_images(net, 2)
-    assert [e.category for e in ex] == ["tabby", "espresso"] and ex[0].object_mask(net) is None
+    # photos now carry their object: the JSON box, carried into the net's input
+    assert [e.category for e in ex] == ["tabby", "espresso"]
+    want = transform_mask(net, box_mask(ex[0].image.shape, object_boxes()[ex[0].name]))
+    assert torch.equal(ex[0].object_mask(net), want)
     assert example_dataset(net)[0][0].shape == (3, 224, 224)
     x = torch.zeros(1, 2, 2)
     x[0, 0, 0], x[0, 1, 1] = 3.0, 4.0
@@ -71,18 +77,29 @@ def test_examples_for_each_set_and_energy_inside():
 
 
 def test_garment_mask_for_bundled():
-    from vizlib.core.examples import Example
+    from PIL import Image
+    from torchvision.transforms.functional import to_tensor
+
+    from vizlib.core.examples import ExampleImage
+    from vizlib.core.measures import silhouette_mask, transform_mask
 
     class FakeNet:
         model_set = "bundled"
+        model = nn.Sequential(nn.Conv2d(1, 1, 3))
 
         @staticmethod
-        def transform(img):
-            return torch.zeros(1, 64, 64)
+        def transform(img):  # blows 28 px up to 64, as a bundled net's preprocessing does
+            return to_tensor(img.resize((64, 64), Image.BILINEAR))
 
     img = np.zeros((28, 28), np.uint8)
     img[7:21, 7:21] = 200
-    m = Example(img, 0, "x", "T-shirt/top").object_mask(FakeNet())
+    ex = ExampleImage("x", img, 0, "T-shirt/top", silhouette_mask(img))
+    m = ex.object_mask(FakeNet())
+    assert m.shape == (64, 64) and 0.2 < float(m.float().mean()) < 0.3
+    assert torch.equal(m, transform_mask(FakeNet(), img > 25))
+    # a real bundled net: the garment's silhouette through its own transform
+    net = vl.load("alexnet", "bundled")
+    m = ex.object_mask(net)
     assert m.shape == (64, 64) and 0.2 < float(m.float().mean()) < 0.3
 
 
@@ -139,3 +156,133 @@ def test_settled_maps_compares_each_snapshots_strongest_image_with_the_last():
     assert table.rows[0] == ["c1", 32, round(float((ia == ib).float().mean()), 3), 1.0, 1.0]
     with pytest.raises(ValueError, match="no snapshots"):
         dv.settled_maps({}, ["c1"], data)
+
+
+# --------------------------------------------------------------------------- the chapter's tables, claims, figures
+
+
+def _bundled_tops(net, layers, n_images=40, k=4, n_maps=2):
+    from vizlib.core.examples import example_dataset
+
+    data = example_dataset(net, limit=n_images)
+    tops = {}
+    for layer in layers:
+        t = vl.top_activations(net, layer, data, k=k, progress=False)
+        tops[layer] = t.collect(net, data, channels=t.strongest_maps(n_maps), progress=False)
+    return data, tops
+
+
+def test_extent_table_and_claim_follow_the_printed_numbers():
+    from vizlib.chapters import ch03 as ch
+
+    net = vl.load("alexnet", "bundled")
+    _, tops = _bundled_tops(net, ["c2", "c3"])
+    table = ch.extent_table(net, tops)
+    assert table.column("layer") == ["c2", "c3"]
+    assert table.column("receptive field (px)") == [vl.receptive_field(net.model, l).size for l in ("c2", "c3")]
+    for layer, v in zip(("c2", "c3"), table.column(ch.EXTENT)):
+        assert v == int(round(ch.top_extent(tops[layer]) * tops[layer].projections.shape[-1] ** 2))
+    claim = ch.extent_claim(table)
+    a, b = table.column(ch.EXTENT)
+    assert claim.verdict == ("supported" if a <= b else "not supported here")
+    assert f"c2 {a:,} px" in claim.measured and f"c3 {b:,} px" in claim.measured
+    t = vl.Table(["layer", "receptive field (px)", ch.EXTENT], [["c2", 51, 599], ["c3", 99, 1054],
+                                                              ["c4", 131, 1380], ["c5", 163, 1282]])
+    assert ch.extent_claim(t).verdict == "not supported here"  # c5 < c4: not at every step
+    assert ch.extent_claim(vl.Table(t.header, t.rows[:1])).verdict == "not testable here"
+
+
+def test_energy_table_is_energy_inside_each_whole_layer_reconstruction():
+    from vizlib.chapters import ch03 as ch
+    from vizlib.core.measures import energy_inside
+
+    net = vl.load("alexnet", "bundled")
+    examples = ch.example_images(net, 2)
+    table = ch.energy_table(net, examples)
+    layers = ch.reconstruction_layers(net.model)
+    assert table.header == ["image"] + layers + [ch.OBJECT_AREA]
+    dn = vl.Deconvnet(net)
+    for row, ex in zip(table.rows, examples):
+        mask = ex.object_mask(net)
+        assert row[0] == ex.category and row[-1] == round(float(mask.float().mean()), 3)
+        for layer, v in zip(layers, row[1:-1]):
+            assert v == round(energy_inside(dn.project(ex.tensor(net), layer).full(0), mask), 3)
+    claim = ch.energy_claim(table)
+    above = sum(r[-2] > r[-1] for r in table.rows)
+    assert all(r[-1] < 1 for r in table.rows)  # the garments leave background around them
+    assert claim.verdict == ("supported" if above == len(table.rows) else "not supported here")
+    assert f"above for {above} of the {len(table.rows)} images" in claim.measured
+    # the baseline numbers: fc8 above the area for 2 of 3 images
+    t = vl.Table(table.header, [["T-shirt/top", 0.234, 0.288, 0.411, 0.372, 0.539],
+                                ["Trouser", 0.298, 0.262, 0.385, 0.448, 0.343]])
+    c = ch.energy_claim(t)
+    assert c.verdict == "not supported here" and "T-shirt/top 0.372 vs 0.539" in c.measured
+    assert ch.energy_claim(vl.Table(t.header, t.rows[1:])).verdict == "supported"
+    assert ch.energy_claim(vl.Table(t.header, [])).verdict == "not testable here"
+    nan = vl.Table(t.header, [["x", 0.1, 0.1, 0.1, float("nan"), 0.3]])
+    assert ch.energy_claim(nan).verdict == "not testable here"
+    full = vl.Table(t.header, [["tabby", 1.0, 1.0, 1.0, 1.0, 1.0]])  # the object fills the input
+    assert ch.energy_claim(full).verdict == "not testable here"
+    c = ch.energy_claim(vl.Table(t.header, full.rows + t.rows[1:]))
+    assert c.verdict == "supported" and "tabby 1 vs 1" in c.measured and "above for 1 of the 1 images" in c.measured
+    # images without an object region are left out
+    from dataclasses import replace
+
+    assert ch.energy_table(net, [replace(examples[0], mask=None)]).rows == []
+
+
+def test_settled_claim_reads_the_middle_snapshot():
+    from vizlib.chapters import ch03 as ch
+
+    t = vl.Table(["layer", "maps", "epoch 0", "epoch 1", "epoch 2", "epoch 5", "epoch 10", "epoch 16"],
+                 [["c1", 32, 0.156, 0.188, 0.281, 0.594, 0.812, 1.0], ["c3", 96, 0, 0.156, 0.177, 0.438, 0.75, 1.0],
+                  ["c5", 64, 0, 0.188, 0.156, 0.297, 0.734, 1.0]])
+    c = ch.settled_claim(t)
+    assert c.measured == "at epoch 5: c1 0.594 of its maps settled, c5 0.297" and c.verdict == "supported"
+    t.rows[0][5] = 0.2
+    assert ch.settled_claim(t).verdict == "not supported here"
+    assert ch.settled_claim(vl.Table(t.header, t.rows[:1])).verdict == "not testable here"
+
+
+def test_reconstruction_rows_and_plots():
+    import matplotlib.pyplot as plt
+
+    from vizlib.chapters import ch03 as ch
+
+    net = vl.load("alexnet", "bundled")
+    rows = ch.reconstruction_rows({"AlexNet": net}, 2)
+    examples = ch.example_images(net, 2)
+    assert list(rows) == [f"AlexNet: {e.category}" for e in examples]
+    image, projections = rows[f"AlexNet: {examples[0].category}"]
+    assert list(projections) == ch.reconstruction_layers(net.model) and image.shape == (64, 64)
+    ref = vl.Deconvnet(net).project(examples[0].tensor(net), "c3")
+    torch.testing.assert_close(projections["c3"].pixels, ref.pixels)
+    fig = ch.plot_reconstructions(rows)
+    assert len(fig.axes) == 2 * 5
+    plt.close(fig)
+    assert hook_count(net.model) == 0
+
+
+def test_top_grids_and_the_explorer(monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from vizlib.chapters import ch03 as ch
+
+    net = vl.load("alexnet", "bundled")
+    _, tops = _bundled_tops(net, ["c2"])
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda fig: shown.append(fig))
+    before = len(plt.get_fignums())
+    ch.show_top_grids(tops, per_row=2)
+    assert len(shown) == 1 and len(shown[0].axes) == 4 and len(plt.get_fignums()) == before  # shown and closed
+    with pytest.raises(ValueError, match=r"maps \[99\] were not collected"):
+        ch.plot_top_grid(tops["c2"], [99])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vl.NoPositiveActivation)  # map 0 may be silent on an image
+        w = ch.deconvnet_explorer(net, ch.example_images(net, 2), tops, layer="c2")
+        pick_img, pick_layer, pick_map = w.children[0].children
+        assert pick_layer.value == "c2" and pick_map.max == 63 and w.children[1].outputs
+        pick_layer.value = "c3"
+        assert pick_map.max == 95  # the bundled AlexNet's c3 has 96 maps
+    plt.close("all")
+    assert hook_count(net.model) == 0 and not any(modes(net.model))

@@ -1,8 +1,22 @@
-"""Chapter 3's views of the deconvnet: the steps on one image, top-9 grids,
-whole-layer reconstructions through the layers, and measured readings.
+"""Chapter 3, the deconvnet (Zeiler & Fergus §2.1, Fig. 2 and Fig. 4; Yu et al. Fig. 4):
+everything the chapter shows.
 
-The deconvnet itself is :mod:`vizlib.deconvnet`; this module draws it and
-measures what its pictures show.
+* the method on one image, step by step (:func:`deconv_steps`, :func:`plot_deconv_steps`),
+  one projection (:func:`plot_projection`);
+* the top nine per feature map over a dataset (:func:`plot_top_grid`, :func:`show_top_grids`);
+* whole-layer reconstructions through the layers (:func:`reconstruction_layers`,
+  :func:`reconstruction_rows`, :func:`plot_reconstructions`);
+* the papers' readings measured: projection extent per layer (:func:`extent_table`,
+  :func:`extent_claim`), energy on the object (:func:`energy_table`, :func:`energy_claim`);
+* features through training (:func:`feature_evolution`, :func:`plot_feature_evolution`,
+  :func:`settled_maps`, :func:`settled_claim`);
+* the explorer (:func:`deconvnet_explorer`);
+* the chapter's images (:func:`example_images`, :func:`example_dataset`, re-exposed from
+  :mod:`vizlib.core.examples`).
+
+The deconvnet itself is :mod:`vizlib.methods.deconvnet` and the top-k mining
+:mod:`vizlib.methods.topk`; this module draws them, tabulates and judges what
+their pictures show.
 """
 
 from __future__ import annotations
@@ -18,28 +32,43 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import nn
 
-from ..methods.deconvnet import Projection, normalize_projection
+from ..core.examples import ExampleImage, example_dataset, example_images
 from ..core.hooks import preserved
 from ..core.images import to_display
-from ..core.layers import _walk, resolve_layer
+from ..core.layers import _walk
+from ..core.measures import energy_inside
 from ..core.tables import Table
-from ..methods.topk import TopActivations
+from ..methods.deconvnet import Deconvnet, Projection, normalize_projection
+from ..methods.receptive_field import receptive_field
+from ..methods.topk import TopActivations, top_activations
+from .claims import Claim, claims_table, number
 
 __all__ = [
+    "ExampleImage",
+    "example_images",
+    "example_dataset",
+    "claims_table",
     "deconvnet_explorer",
     "DeconvSteps",
     "deconv_steps",
     "plot_deconv_steps",
     "plot_projection",
     "plot_top_grid",
+    "show_top_grids",
     "reconstruction_layers",
+    "reconstruction_rows",
     "plot_reconstructions",
     "energy_extent",
     "top_extent",
+    "extent_table",
+    "extent_claim",
+    "energy_table",
+    "energy_claim",
     "FeatureEvolution",
     "feature_evolution",
     "plot_feature_evolution",
     "settled_maps",
+    "settled_claim",
 ]
 
 
@@ -222,6 +251,18 @@ def plot_top_grid(top: TopActivations, channels: Sequence[int] | None = None, *,
     return fig
 
 
+def show_top_grids(tops: dict[str, TopActivations], *, per_row: int = 4) -> None:
+    """Display :func:`plot_top_grid` for each mined layer in turn (each figure closed once shown).
+
+    Example:
+        >>> show_top_grids({"c2": vl.top_patches(net, "c2", data, channels=range(4))})   # doctest: +SKIP
+    """
+    from .widgets import show_figure
+
+    for top in tops.values():
+        show_figure(plot_top_grid(top, per_row=per_row))
+
+
 def reconstruction_layers(model: nn.Module, every: int = 2) -> list[str]:
     """Yu Fig. 4's layers: every ``every``-th convolutional layer from the bottom, the last
     convolution, and the last dense layer."""
@@ -234,6 +275,33 @@ def reconstruction_layers(model: nn.Module, every: int = 2) -> list[str]:
         chosen.append(convs[-1])
     dense = [n for n in names if n.startswith("fc")]
     return chosen + dense[-1:]
+
+
+def reconstruction_rows(nets: dict[str, Any], n: int = 3) -> dict[str, tuple[np.ndarray, dict[str, Projection]]]:
+    """Yu Fig. 4's rows: for each net, its first ``n`` example images and their whole-layer
+    reconstructions from :func:`reconstruction_layers` (one forward pass per image).
+
+    Args:
+        nets: a title -> :class:`~vizlib.Net` (``{"AlexNet": ..., "VGG-16": ...}``).
+        n: images per net (:func:`example_images`).
+
+    Returns:
+        ``"<title>: <category>"`` -> (the image for display, layer -> :class:`~vizlib.methods.deconvnet.Projection`),
+        ready for :func:`plot_reconstructions`.
+
+    Example:
+        >>> rows = reconstruction_rows({"AlexNet": vl.load("alexnet", "bundled")}, 1)   # doctest: +SKIP
+        >>> list(rows), list(next(iter(rows.values()))[1])                               # doctest: +SKIP
+        (['AlexNet: T-shirt/top'], ['c1', 'c3', 'c5', 'fc8'])
+    """
+    rows: dict[str, tuple[np.ndarray, dict[str, Projection]]] = {}
+    for title, net in nets.items():
+        dn = Deconvnet(net)
+        layers = reconstruction_layers(net.model)
+        for ex in example_images(net, n):
+            img = ex.tensor(net)
+            rows[f"{title}: {ex.category}"] = (to_display(img, net.mean, net.std), dn.project_layers(img, layers))
+    return rows
 
 
 def plot_reconstructions(rows: dict[str, tuple[np.ndarray, dict[str, Projection]]]) -> Figure:
@@ -292,6 +360,103 @@ def top_extent(top: TopActivations, share: float = 0.9) -> float:
             if float(p.abs().sum()) > 0:
                 values.append(energy_extent(p, share))
     return float(np.median(values)) if values else 0.0
+
+
+#: The extent table's measured column.
+EXTENT = "projection extent (px holding 90 % of energy)"
+
+
+def extent_table(net: Any, tops: dict[str, TopActivations], share: float = 0.9) -> Table:
+    """Zeiler's "larger structures higher up", measured: per mined layer, its receptive field and
+    the extent of its top-k projections (:func:`top_extent` in input pixels, rounded to whole pixels).
+
+    Args:
+        net: the :class:`~vizlib.Net` the layers belong to.
+        tops: layer -> :class:`~vizlib.methods.topk.TopActivations` with collected projections, low to high.
+        share: the share of the energy the extent holds.
+
+    Example:
+        >>> extent_table(net, tops).header                                      # doctest: +SKIP
+        ['layer', 'receptive field (px)', 'projection extent (px holding 90 % of energy)']
+    """
+    rows = [[layer, receptive_field(net.model, layer).size, int(round(top_extent(top, share) * top.projections.shape[-1] ** 2))]
+            for layer, top in tops.items()]
+    return Table(["layer", "receptive field (px)", EXTENT], rows,
+                 title=f"Zeiler: larger structures higher up. The area holding {share:.0%} of a top-k projection's "
+                       "energy (median over the maps shown)")
+
+
+def extent_claim(table: Table) -> Claim:
+    """Zeiler & Fergus §4 (Fig. 2): higher layers respond to larger structures. Supported when the extent
+    printed in :func:`extent_table` grows (or stays) from each layer to the next.
+
+    Example:
+        >>> t = Table(["layer", "receptive field (px)", EXTENT], [["c2", 51, 599], ["c3", 99, 1054]])
+        >>> extent_claim(t).verdict
+        'supported'
+    """
+    layers, extent = table.column("layer"), table.column(EXTENT)
+    holds = all(a <= b for a, b in zip(extent, extent[1:])) if len(extent) > 1 else None
+    measured = "extent " + ", ".join(f"{layer} {v:,} px" for layer, v in zip(layers, extent))
+    return Claim.judge("Zeiler & Fergus §4 (Fig. 2)", "higher layers respond to larger structures "
+                       "(the extent grows with depth at every step)", measured, holds)
+
+
+#: The energy table's last column.
+OBJECT_AREA = "object's share of the image"
+
+
+def energy_table(net: Any, examples: Sequence[ExampleImage], deconvnet: Deconvnet | None = None) -> Table:
+    """Yu's "high layers keep the object", measured: the share of each whole-layer reconstruction's
+    energy on the object (:func:`vizlib.energy_inside`), per image and layer of
+    :func:`reconstruction_layers`, beside the object's share of the input's area.
+
+    The object is the image's own (:meth:`ExampleImage.object_mask`: a garment's pixels, a photo's
+    drawn box, carried into the net's input); images with no object region are left out.
+    Shares are rounded to 3 decimals.
+
+    Example:
+        >>> net = vl.load("alexnet", "bundled")                        # doctest: +SKIP
+        >>> energy_table(net, example_images(net, 1)).header           # doctest: +SKIP
+        ['image', 'c1', 'c3', 'c5', 'fc8', "object's share of the image"]
+    """
+    dn = deconvnet or Deconvnet(net)
+    layers = reconstruction_layers(net.model)
+    rows = []
+    for ex in examples:
+        mask = ex.object_mask(net)
+        if mask is None:
+            continue
+        projections = dn.project_layers(ex.tensor(net), layers)
+        rows.append([ex.category] + [round(float(energy_inside(projections[layer].full(0), mask)), 3) for layer in layers]
+                    + [round(float(mask.float().mean()), 3)])
+    return Table(["image"] + layers + [OBJECT_AREA], rows,
+                 title="share of each whole-layer reconstruction's energy on the object")
+
+
+def energy_claim(table: Table) -> Claim:
+    """Yu et al. §4.2: the last layer's reconstruction keeps the object's most discriminative parts.
+
+    Supported when, for every image of :func:`energy_table` that can show it, the top layer's share
+    exceeds the object's share of the area (what energy spread evenly would give). An image cannot
+    show it when its share is missing (an all-zero reconstruction) or its object fills the whole
+    input (area share 1: nothing outside to drop); not testable when no image can.
+
+    Example:
+        >>> t = Table(["image", "c1", "fc8", OBJECT_AREA], [["Trouser", 0.298, 0.448, 0.343], ["tabby", 1.0, 1.0, 1.0]])
+        >>> c = energy_claim(t)
+        >>> c.verdict, c.measured
+        ('supported', "fc8 share vs object's area: Trouser 0.448 vs 0.343, tabby 1 vs 1; above for 1 of the 1 images whose object leaves part of the input")
+    """
+    top = table.header[-2] if len(table.header) > 2 else "the top layer"
+    pairs = [(r[0], r[-2], r[-1]) for r in table.rows]
+    valid = [(s, a) for _, s, a in pairs if not np.isnan(s) and a < 1]
+    above = sum(s > a for s, a in valid)
+    measured = (f"{top} share vs object's area: " + ", ".join(f"{name} {number(s)} vs {number(a)}" for name, s, a in pairs)
+                + f"; above for {above} of the {len(valid)} images whose object leaves part of the input"
+                if pairs else "no image with an object region")
+    return Claim.judge("Yu et al. §4.2 (Fig. 4)", "the last layer's reconstruction keeps the object (its most "
+                       "discriminative parts)", measured, above == len(valid) if valid else None)
 
 
 # --------------------------------------------------------------------------- Zeiler Fig. 4
@@ -361,8 +526,6 @@ def feature_evolution(
     Raises:
         ValueError: no snapshots; a channel outside the layer's maps.
     """
-    from ..methods.topk import top_activations
-
     if not snapshots:
         raise ValueError("no snapshots given: pass {epoch: net}, e.g. from vl.load_bundled(arch, epoch=e)")
     epochs = sorted(int(e) for e in snapshots)
@@ -413,8 +576,6 @@ def settled_maps(snapshots: dict[int, Any], layers: Sequence[str], data: Any, *,
     Returns:
         A :class:`~vizlib.Table`: a row per layer, a column per epoch (the last is 1 by definition).
     """
-    from ..methods.topk import top_activations
-
     if not snapshots:
         raise ValueError("no snapshots given: pass {epoch: net}, e.g. from vl.load_snapshots(arch)")
     epochs = sorted(int(e) for e in snapshots)
@@ -426,6 +587,25 @@ def settled_maps(snapshots: dict[int, Any], layers: Sequence[str], data: Any, *,
         rows.append([layer, len(final)] + [round(float((strongest[e] == final).float().mean()), 3) for e in epochs])
     return Table(["layer", "maps"] + [f"epoch {e}" for e in epochs], rows,
                  "share of feature maps whose strongest image is already the final one")
+
+
+def settled_claim(settled: Table) -> Claim:
+    """Zeiler & Fergus §4 (Fig. 4): the lower layers converge within a few epochs, the upper ones later.
+    Read from :func:`settled_maps` at the snapshot halfway through (the middle epoch column):
+    supported when the lowest layer has the larger share of settled maps than the highest.
+
+    Example:
+        >>> t = Table(["layer", "maps", "epoch 0", "epoch 5", "epoch 9"], [["c1", 32, 0.1, 0.6, 1.0], ["c5", 64, 0.0, 0.3, 1.0]])
+        >>> settled_claim(t).measured
+        'at epoch 5: c1 0.600 of its maps settled, c5 0.300'
+    """
+    epochs = [c for c in settled.header if c.startswith("epoch")]
+    mid = epochs[len(epochs) // 2]
+    col = settled.header.index(mid)
+    (low_layer, low), (high_layer, high) = (settled.rows[0][0], settled.rows[0][col]), (settled.rows[-1][0], settled.rows[-1][col])
+    measured = f"at {mid}: {low_layer} {number(low)} of its maps settled, {high_layer} {number(high)}"
+    return Claim.judge("Zeiler & Fergus §4 (Fig. 4)", "lower layers converge first, upper layers develop later",
+                       measured, low > high if len(settled.rows) > 1 else None)
 
 
 def plot_feature_evolution(evo: FeatureEvolution, *, size: float = 1.1) -> Figure:
@@ -448,29 +628,32 @@ def plot_feature_evolution(evo: FeatureEvolution, *, size: float = 1.1) -> Figur
     return fig
 
 
-def deconvnet_explorer(net: Any, examples: list, tops: dict | None = None, layer: str | None = None) -> W.Widget:
+def deconvnet_explorer(net: Any, examples: Sequence[ExampleImage], tops: dict[str, TopActivations] | None = None,
+                       layer: str | None = None) -> Any:
     """Pick an image, a layer and a feature map: see the map's strongest activation projected,
     and (when ``tops`` holds the layer's mining results) the map's top-9 over the dataset.
 
     Args:
         net: a :class:`vizlib.Net`.
-        examples: :class:`vizlib.examples.Example` images.
-        tops: layer -> :class:`vizlib.topk.TopActivations` with collected patches.
+        examples: the images (:func:`example_images`).
+        tops: layer -> :class:`~vizlib.methods.topk.TopActivations` with collected patches.
         layer: the starting layer.
+
+    Returns:
+        An ipywidgets ``VBox``; its first state is drawn at once.
+
+    Example:
+        >>> deconvnet_explorer(net, example_images(net, 3), tops, layer="c5")   # doctest: +SKIP
     """
     import ipywidgets as W
-    from IPython.display import display
 
-    from .widgets import _draw
-    from ..methods.deconvnet import Deconvnet
-    from ..core.images import to_display
+    from .widgets import explorer, show_figure
 
     dn = Deconvnet(net)
     convs = [n for n in net.layers if n.startswith(("c", "p"))]
     pick_img = W.Dropdown(options=[(e.name, i) for i, e in enumerate(examples)], description="image")
     pick_layer = W.Dropdown(options=convs, value=layer or convs[-1], description="layer")
     pick_map = W.IntSlider(description="map", min=0, continuous_update=False)
-    out = W.Output()
 
     def channels(name: str) -> int:
         rec = dn.record(examples[0].tensor(net), [name])
@@ -486,21 +669,11 @@ def deconvnet_explorer(net: Any, examples: list, tops: dict | None = None, layer
         if bool(proj.empty[0]):
             print(f"map {pick_map.value} of {pick_layer.value} has no positive activation on this image")
         else:
-            fig = plot_projection(to_display(x, net.mean, net.std), proj, 0)
-            display(fig)
-            plt.close(fig)
+            show_figure(plot_projection(to_display(x, net.mean, net.std), proj, 0))
         top = (tops or {}).get(pick_layer.value)
         if top is not None and top.channels is not None and pick_map.value in [int(c) for c in top.channels]:
-            fig = plot_top_grid(top, [pick_map.value], per_row=1)
-            display(fig)
-            plt.close(fig)
-
-    def show(*_: object, first: bool = False) -> None:
-        _draw(out, content, first)
+            show_figure(plot_top_grid(top, [pick_map.value], per_row=1))
 
     bound()
-    pick_layer.observe(bound, "value")
-    for w in (pick_img, pick_layer, pick_map):
-        w.observe(show, "value")
-    show(first=True)
-    return W.VBox([W.HBox([pick_img, pick_layer, pick_map]), out])
+    pick_layer.observe(bound, "value")  # before the explorer's redraw: the slider's range first
+    return explorer([pick_img, pick_layer, pick_map], content)

@@ -766,20 +766,8 @@ class Deconvnet:
 
     # ------------------------------------------------------------------ the verbs
 
-    def project(
-        self,
-        image: Any,
-        layer: str | nn.Module,
-        channel: int | Sequence[int] | range | torch.Tensor | str | None = None,
-        position: tuple[int, int] | Sequence[tuple[int, int]] | None = None,
-        *,
-        top: int = 1,
-        whole_map: bool = False,
-        mask: torch.Tensor | None = None,
-        crop: bool | None = None,
-        batch_size: int | None = None,
-        progress: bool | None = None,
-    ) -> Projection:
+    def project(self, image: Any, layer: str | nn.Module, channel: Any = None, position: Any = None,
+                **how: Any) -> Projection:
         """Project activations of one image from a layer down to the pixels.
 
         One forward pass, then all the selected projections in batches. See
@@ -797,11 +785,15 @@ class Deconvnet:
             image: ``(C, H, W)`` or ``(1, C, H, W)`` prepared tensor (or a
                 file/PIL image/array with a deconvnet made from a Net).
             layer: paper name, module path or module.
+            channel, position: what to project, as for :meth:`Recording.project`.
+            **how: the keywords of :meth:`Recording.project`: ``top``,
+                ``whole_map``, ``mask``, ``crop``, ``batch_size``, ``progress``.
 
         Returns:
             A :class:`Projection`.
 
         Raises:
+            TypeError: a keyword :meth:`Recording.project` does not take.
             ValueError: channel or position out of range.
             ImageError, InputTooSmall: the image does not fit the network.
             UnsupportedLayer: the way down crosses a layer the deconvnet cannot reverse.
@@ -813,8 +805,7 @@ class Deconvnet:
             ((1, 3, 11, 11), 'unit')
         """
         rec = self.record(image, [layer])
-        return rec.project(layer, channel, position, top=top, whole_map=whole_map, mask=mask, crop=crop,
-                           batch_size=batch_size, progress=progress)
+        return rec.project(layer, channel, position, **how)
 
     def project_layers(self, image: Any, layers: Iterable[str | nn.Module]) -> dict[str, Projection]:
         """Whole-layer projections from several layers of one image, from one forward pass (Yu Fig. 4).

@@ -301,25 +301,18 @@ class TopActivations:
             raise ValueError(f"map {channel} was not collected; collected: {self.channels.tolist()[:20]}...")
         return int(hits[0, 0])
 
+    def _images(self, channel: int, stack: torch.Tensor | None, clip: bool, show: Any) -> list[np.ndarray]:
+        row = self._row(channel)
+        assert stack is not None
+        return [show(stack[row, i][:, t:b, l:r] if clip else stack[row, i]) for i, (t, l, b, r) in enumerate(self._boxes(row))]
+
     def patch_images(self, channel: int, *, clip: bool = True) -> list[np.ndarray]:
         """The ``k`` image patches of a map, ready for ``plt.imshow`` (clipped to the image)."""
-        row = self._row(channel)
-        assert self.patches is not None
-        out = []
-        for i, (t, l, b, r) in enumerate(self._boxes(row)):
-            p = self.patches[row, i]
-            out.append(to_display(p[:, t:b, l:r] if clip else p, self.mean, self.std))
-        return out
+        return self._images(channel, self.patches, clip, lambda p: to_display(p, self.mean, self.std))
 
     def projection_images(self, channel: int, *, clip: bool = True) -> list[np.ndarray]:
         """The ``k`` deconvnet projections of a map, scaled for display (grey is zero)."""
-        row = self._row(channel)
-        assert self.projections is not None
-        out = []
-        for i, (t, l, b, r) in enumerate(self._boxes(row)):
-            p = self.projections[row, i]
-            out.append(normalize_projection(p[:, t:b, l:r] if clip else p))
-        return out
+        return self._images(channel, self.projections, clip, normalize_projection)
 
 
 # --------------------------------------------------------------------------- data
