@@ -243,8 +243,9 @@ def agreement_claims(rows: Sequence[Agreement], *, trained: bool = True) -> list
         claim = (f"{name}: the high layer ({hi.layer}) puts patches from images of one class closer together than "
                  f"the low layer ({lo.layer}), in feature space and in the plane")
         values = [lo.feature, hi.feature, lo.embedding, hi.embedding, hi.chance]
-        measured = (f"feature space {hi.layer} {number(hi.feature)} vs {lo.layer} {number(lo.feature)}; embedding "
-                    f"{hi.layer} {number(hi.embedding)} vs {lo.layer} {number(lo.embedding)}; chance {number(hi.chance)}")
+        measured = (f"feature space {hi.layer} {number(hi.feature)} vs {lo.layer} {number(lo.feature)}; "
+                    f"embedding {hi.layer} {number(hi.embedding)} vs {lo.layer} {number(lo.embedding)}; "
+                    f"chance {number(hi.chance)}")
         lf, hf, le, he, _ = (round(v, 3) for v in values)
         holds: bool | None = hf > lf and he > le
         if len(rs) < 2:
@@ -465,7 +466,8 @@ def representation_explorer(
     """
     cache: dict[tuple[str, int, float], RepresentationSpace] = dict(spaces or {})
     feats: dict[tuple[str, int], PatchFeatures] = {(k[0], k[1]): s.patches for k, s in cache.items()}
-    start = value or (next(iter(cache)) if cache else (layers[-1], n_options[0], perplexities[min(2, len(perplexities) - 1)]))
+    default = (layers[-1], n_options[0], perplexities[min(2, len(perplexities) - 1)])
+    start = value or (next(iter(cache)) if cache else default)
     ns = sorted(set(n_options) | {start[1]})
     ps = sorted(set(float(p) for p in perplexities) | {float(start[2])})
     w_layer = W.Dropdown(options=list(layers), value=start[0], description="layer")

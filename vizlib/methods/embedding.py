@@ -124,7 +124,10 @@ def _normalisation(net: Any, data: Any) -> tuple[tuple[float, ...] | None, tuple
 
 
 def _batch_size(data: Any) -> int:
-    """About 4 million input values per batch (at most 1024 images, at least 4): small nets run far faster in big batches."""
+    """About 4 million input values per batch (at most 1024 images, at least 4).
+
+    Small nets run far faster in big batches.
+    """
     if isinstance(data, PreparedImages):
         values = data.channels * max(data.size, 28) ** 2
     elif isinstance(data, torch.Tensor) and data.ndim == 4:
@@ -412,7 +415,7 @@ def patch_features(
         >>> net = vgg_fmnist(seed=0)
         >>> p = patch_features(net, "c2_1", torch.randn(8, 1, 32, 32), n=40, progress=False)
         >>> p.features.shape, p.map_size, p.rfield.size
-        ((40, 32), (16, 16), 10)
+        ((40, 24), (16, 16), 10)
     """
     module, _ = _unwrap(net)
     if module is None:
@@ -502,7 +505,7 @@ def _setup(st: _LayerState, act: torch.Tensor, n: int, n_images: int, input_size
         raise ValueError(
             f"layer {st.label} has a {h}×{w} feature map for a {input_size[0]}×{input_size[1]} input: one position "
             "per image, so its only patch is the whole image and there is no space of patches to draw; "
-            "pick a lower layer (vizlib.equivalent_layers suggests one) or use larger images"
+            "pick a lower layer (vizlib.methods.embedding.equivalent_layers suggests one) or use larger images"
         )
     H, W = input_size
     st.map_size = (h, w)
@@ -854,8 +857,8 @@ def fill_grid(
 
     Example:
         >>> g = fill_grid(np.array([[0.0, 0.0], [1.0, 1.0]]), 2)
-        >>> g.index.tolist()          # row 0 is the top: the point at (1, 1) fills the top right
-        [[0, 1], [0, 1]]
+        >>> g.index.tolist()  # row 0 is the top: (1, 1) fills the top right; the bottom right ties, lower index wins
+        [[0, 1], [0, 0]]
     """
     pts = np.asarray(xy.xy if isinstance(xy, Embedding) else xy, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) == 0:
@@ -1044,7 +1047,7 @@ def filter_visualisations(
 
     Uses the strongest activation of each map that :func:`patch_features` kept
     while streaming, goes back for just those images, and projects them with
-    the deconvnet (:meth:`vizlib.TopActivations.collect`).
+    the deconvnet (:meth:`vizlib.methods.topk.TopActivations.collect`).
 
     Args:
         net: the network the patches came from.
