@@ -357,8 +357,7 @@ def background_claims(energy: Mapping[str, Mapping[str, Any]], clutter: float) -
     Both are about background clutter: on images without it (``clutter`` below
     :data:`CLUTTER_SHARE`) they read *not testable here*, whatever the shares.
     """
-    note = (f"; clutter = share of background pixels brighter than grey {OBJECT_LEVEL}, "
-            f"below {CLUTTER_SHARE} no clutter to remove")
+    note = f"; testable from clutter={CLUTTER_SHARE}"  # clutter: background pixels brighter than OBJECT_LEVEL
     out = []
     last = {a: energy[NET_LABELS[a]]["inside"][-1] if NET_LABELS[a] in energy else None for a in ("vgg16", "alexnet")}
     text, v = _measured({**last, "clutter": clutter})
