@@ -102,6 +102,7 @@ def test_figure_and_widget():
     plt.close(fig)
     w = ch.representation_explorer(m, x, ["1"], spaces={("1", 200, 10.0): space})
     assert w.children
+    assert w.children[-1].outputs  # the first state is drawn while the cell runs
     assert hook_count(m) == 0
     plt.close("all")
     with pytest.raises(ValueError, match="fractions"):

@@ -39,7 +39,6 @@ from typing import Any, Sequence
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -64,7 +63,7 @@ from ..methods.embedding import (
     tsne_backend,
 )
 from .claims import Claim, claims_table, number
-from .widgets import _draw
+from .widgets import explorer, show_figure
 
 __all__ = [
     # the method's functions the chapter calls (vizlib.methods.embedding), re-exported
@@ -476,7 +475,6 @@ def representation_explorer(
     w_x = W.FloatSlider(value=region.x, min=0, max=1, step=0.02, description="region x", continuous_update=False)
     w_y = W.FloatSlider(value=region.y, min=0, max=1, step=0.02, description="region y", continuous_update=False)
     w_s = W.FloatSlider(value=region.size, min=0.05, max=0.6, step=0.05, description="size", continuous_update=False)
-    out = W.Output()
 
     def space_for(layer: str, n: int, p: float) -> RepresentationSpace:
         key = (layer, n, float(p))
@@ -490,16 +488,9 @@ def representation_explorer(
         try:
             space = space_for(w_layer.value, int(w_n.value), float(w_p.value))
             r = Region(w_x.value, w_y.value, w_s.value)
-            fig = plot_representation_space(space, [r], net=net, data=data, zoom_cells=12, n_filters=n_filters)
-            display(fig)
-            plt.close(fig)
+            show_figure(plot_representation_space(space, [r], net=net, data=data, zoom_cells=12, n_filters=n_filters))
         except ValueError as exc:
             print(exc)
 
-    def redraw(change: object) -> None:
-        _draw(out, body, first=False)
-
-    for w in (w_layer, w_n, w_p, w_x, w_y, w_s):
-        w.observe(redraw, "value")
-    _draw(out, body, first=True)  # captured while the cell runs: no Output context (it can stall nbclient)
-    return W.VBox([W.HBox([w_layer, w_n, w_p]), W.HBox([w_x, w_y, w_s]), out])
+    box = explorer([w_layer, w_n, w_p, w_x, w_y, w_s], body)  # draws the first state now, redraws on change
+    return W.VBox([W.HBox([w_layer, w_n, w_p]), W.HBox([w_x, w_y, w_s]), box.children[1]])  # controls in two rows
