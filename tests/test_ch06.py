@@ -46,7 +46,8 @@ def test_claims_compute_their_verdicts():
     yes = Claim.judge("Yu §5", "VGG-16 sparser", "vgg16=0.8, alexnet=0.7", 0.8 > 0.7)
     no = Claim.judge("Yu §5", "VGG-16 sparser", "vgg16=0.6, alexnet=0.7", 0.6 > 0.7)
     text, v = ch._measured({"zfnet": None, "alexnet": 0.9}, why="untrained nets")
-    unmeasured = Claim.judge("Zeiler §5", "ZFNet more accurate", text, None if v is None else v["zfnet"] > v["alexnet"])
+    unmeasured = Claim.judge("Zeiler §5", "ZFNet more accurate", text,
+                             None if v is None else v["zfnet"] > v["alexnet"])
     text, v = ch._measured({"a": float("nan"), "b": 1.0})
     nan = Claim.judge("x", "y", text, None if v is None else v["a"] > v["b"])
     a, b, c = 1, 2, 3
@@ -68,8 +69,8 @@ def test_a_rule_compares_the_numbers_as_printed():
 
 def _sparsity(name: str, shares: dict[str, float]) -> Sparsity:
     zeros = {k: round(v * 100) for k, v in shares.items()}
-    return Sparsity(name, list(shares), zeros, {k: 100 for k in shares}, {k: torch.tensor([z]) for k, z in zeros.items()},
-                    {k: 100 for k in shares}, 1)
+    maps = {k: torch.tensor([z]) for k, z in zeros.items()}
+    return Sparsity(name, list(shares), zeros, {k: 100 for k in shares}, maps, {k: 100 for k in shares}, 1)
 
 
 def test_sparsity_claims_follow_their_numbers():

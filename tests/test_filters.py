@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import vizlib as vl
-from vizlib.methods.filters import dead_filters, filter_spectrum, first_layer_filters, first_stride, grid_contrast, rms_dominance
+from vizlib.methods.filters import (dead_filters, filter_spectrum, first_layer_filters, first_stride, grid_contrast,
+                                    rms_dominance)
 from vizlib.methods.sparsity import layer_sparsity
 from vizlib.models.bundled_nets import alexnet_fmnist
 from vizlib.models.nets import alexnet, vgg16, zfnet
@@ -79,7 +80,8 @@ def test_grid_contrast():
     assert grid_contrast(smooth, 4) < 0.1
     # content stamped on a stride-4 grid: phase (0, 0) carries 4x the energy of the other 15
     blocky = smooth * (1 + grid)
-    assert grid_contrast(blocky, 4) == pytest.approx(((4 - 19 / 16) ** 2 + 15 * (1 - 19 / 16) ** 2) ** 0.5 / 4 / (19 / 16), abs=0.08)
+    expected = ((4 - 19 / 16) ** 2 + 15 * (1 - 19 / 16) ** 2) ** 0.5 / 4 / (19 / 16)
+    assert grid_contrast(blocky, 4) == pytest.approx(expected, abs=0.08)
     assert math.isnan(grid_contrast(torch.zeros(1, 16, 16), 2))
     with pytest.raises(ValueError, match="stride of 1"):
         grid_contrast(grid, 1)

@@ -29,7 +29,8 @@ def test_side_by_side_with_different_input_sizes_each_net_preprocesses():
     nets = {"AlexNet": bundled_net("alexnet"), "VGG-16": bundled_net("vgg16"), "RGB": rgb_net()}
     img = fashion_mnist_sample().images[0]
     mask = silhouette_mask(img)
-    states = {k: (hook_count(n.model), {p: v.clone() for p, v in n.model.state_dict().items()}) for k, n in nets.items()}
+    states = {k: (hook_count(n.model), {p: v.clone() for p, v in n.model.state_dict().items()})
+              for k, n in nets.items()}
     r = side_by_side(nets, ExampleImage("shirt", img, 0, "T-shirt/top", mask))
     sizes = {v.name: v.input.shape[:2] for v in r.views}
     assert sizes == {"AlexNet": (64, 64), "VGG-16": (32, 32), "RGB": (67, 67)}

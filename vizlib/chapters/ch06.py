@@ -40,7 +40,7 @@ from ..methods.sparsity import Sparsity, is_pool
 from ..models.nets import ARCHITECTURES
 from .claims import VERDICTS, Claim, claims_table, number
 from .paper_data import VASHISHTH_CALTECH101_ACCURACY
-from .widgets import _draw
+from .widgets import explorer, show_figure
 
 __all__ = [
     "NET_LABELS",
@@ -211,7 +211,13 @@ def background_clutter(images: Sequence[ExampleImage], level: int = OBJECT_LEVEL
 
 
 def sparsity_table(results: Sequence[Sparsity]) -> Table:
-    """Every counted layer of every network: zeros, activations, share (Yu Fig. 5's numbers)."""
+    """Every counted layer of every network: zeros, activations, share (Yu Fig. 5's numbers).
+
+    Example:
+        >>> import vizlib as vl                                                    # doctest: +SKIP
+        >>> net = vl.load("alexnet", "bundled")                                   # doctest: +SKIP
+        >>> sparsity_table([vl.layer_sparsity(net, sparsity_data("bundled", 50))])  # doctest: +SKIP
+    """
     rows: list[list[Any]] = []
     for r in results:
         rows += r.table().rows
@@ -220,7 +226,11 @@ def sparsity_table(results: Sequence[Sparsity]) -> Table:
 
 
 def energy_table(results: Sequence[SideBySide]) -> Table:
-    """Share of reconstruction energy inside the object: one row per picture and network, one column per stage."""
+    """Share of reconstruction energy inside the object: one row per picture and network, one column per stage.
+
+    Example:
+        >>> energy_table(results)          # results: side_by_side(...) per image  # doctest: +SKIP
+    """
     stages = max(r.stages for r in results)
     rows = []
     for r in results:
@@ -234,13 +244,23 @@ def energy_table(results: Sequence[SideBySide]) -> Table:
 
 
 def predictions_table(results: Sequence[SideBySide]) -> Table:
-    """Each network's top predictions for each picture (Yu Fig. 6's right-hand column)."""
+    """Each network's top predictions for each picture (Yu Fig. 6's right-hand column).
+
+    Example:
+        >>> predictions_table(results)     # results: side_by_side(...) per image  # doctest: +SKIP
+    """
     rows = [[r.image, v.name, "; ".join(f"{c} {p:.1%}" for c, p in v.predictions)] for r in results for v in r.views]
     return Table(["image", "network", "top predictions (probability)"], rows, "Top predictions")
 
 
 def bands_table(spectra: Mapping[str, FilterSpectrum]) -> Table:
-    """The share of first-layer spectral energy in the low, mid and high bands, per filter bank."""
+    """The share of first-layer spectral energy in the low, mid and high bands, per filter bank.
+
+    Example:
+        >>> from vizlib import filter_spectrum
+        >>> bands_table({"one pixel": filter_spectrum(torch.ones(1, 1, 1, 1))}).rows
+        [['one pixel', 0.087, 0.263, 0.65]]
+    """
     return Table(["filters", "low", "mid", "high"], [[k, *(round(v, 3) for v in s.bands.values())]
                                                       for k, s in spectra.items()],
                  "share of first-layer spectral energy per band")
@@ -300,7 +320,12 @@ def net_accuracy(net: Any, data: Any = None) -> Accuracy:
 
 
 def accuracy_table(acc: Mapping[str, Accuracy]) -> Table:
-    """Recorded and live accuracy per network (arch -> :class:`Accuracy`)."""
+    """Recorded and live accuracy per network (arch -> :class:`Accuracy`).
+
+    Example:
+        >>> len(accuracy_table({"alexnet": Accuracy(0.89, "10000 test images", None, "")}))
+        1
+    """
     return Table(["network", "recorded", "recorded on", "measured now", "measured on"],
                  [[NET_LABELS.get(a, a), x.recorded, x.recorded_on, x.live, x.live_on] for a, x in acc.items()])
 
@@ -327,6 +352,12 @@ def sparsity_claims(sp: Mapping[str, Sparsity]) -> list[Claim]:
     Sparsity grows from the first convolution to the last; every pooling
     layer's share is below the layer feeding it; the high layers (after the
     last-but-one pooling layer) of VGG-16 are sparser than AlexNet's.
+
+    Example:
+        >>> import vizlib as vl                                                    # doctest: +SKIP
+        >>> data = sparsity_data("bundled", 50)
+        >>> sp = {a: vl.layer_sparsity(vl.load(a, "bundled"), data) for a in ("alexnet", "vgg16")}  # doctest: +SKIP
+        >>> [c.verdict for c in sparsity_claims(sp)]                             # doctest: +SKIP
     """
     src = "Yu §5, Fig. 5"
     out = []
@@ -346,8 +377,9 @@ def sparsity_claims(sp: Mapping[str, Sparsity]) -> list[Claim]:
 
 
 def background_claims(energy: Mapping[str, Mapping[str, Any]], clutter: float) -> list[Claim]:
-    """Yu's background claims, from the energy on the object per stage (:func:`vizlib.methods.reconstruction.energy_by_stage`,
-    keyed by network label) and the images' :func:`background_clutter`.
+    """Yu's background claims, from the energy on the object per stage
+    (:func:`vizlib.methods.reconstruction.energy_by_stage`, keyed by network label) and the images'
+    :func:`background_clutter`.
 
     * Yu §5: VGG-16's last stage keeps more energy on the object than AlexNet's;
     * Yu §4.2, per network: unrelated information is removed from low to high
@@ -356,13 +388,21 @@ def background_claims(energy: Mapping[str, Mapping[str, Any]], clutter: float) -
 
     Both are about background clutter: on images without it (``clutter`` below
     :data:`CLUTTER_SHARE`) they read *not testable here*, whatever the shares.
+
+    Example:
+        >>> e = {"VGG-16": {"inside": [0.1, 0.4], "area": 0.45}, "AlexNet": {"inside": [0.3, 0.6], "area": 0.45}}
+        >>> [c.verdict for c in background_claims(e, clutter=0.7)]
+        ['not supported here', 'not supported here', 'supported']
+        >>> [c.verdict for c in background_claims(e, clutter=0.0)][0]
+        'not testable here'
     """
     note = f"; testable from clutter={CLUTTER_SHARE}"  # clutter: background pixels brighter than OBJECT_LEVEL
     out = []
     last = {a: energy[NET_LABELS[a]]["inside"][-1] if NET_LABELS[a] in energy else None for a in ("vgg16", "alexnet")}
     text, v = _measured({**last, "clutter": clutter})
+    holds = None if v is None or v["clutter"] < CLUTTER_SHARE else v["vgg16"] > v["alexnet"]
     out.append(Claim.judge("Yu §5, Fig. 6", "VGG-16's last conv layer keeps more energy on the object than AlexNet's",
-                           text + note, None if v is None or v["clutter"] < CLUTTER_SHARE else v["vgg16"] > v["alexnet"]))
+                           text + note, holds))
     for label, e in energy.items():
         text, v = _measured({"first_stage": e["inside"][0], "last_stage": e["inside"][-1], "area": e["area"],
                              "clutter": clutter})
@@ -374,29 +414,52 @@ def background_claims(energy: Mapping[str, Mapping[str, Any]], clutter: float) -
 
 
 def frequency_claim(spectra: Mapping[str, FilterSpectrum]) -> Claim:
-    """Zeiler §4.1: AlexNet's first layer covers the mid frequencies less than ZFNet's (arch -> spectrum)."""
+    """Zeiler §4.1: AlexNet's first layer covers the mid frequencies less than ZFNet's (arch -> spectrum).
+
+    Example:
+        >>> frequency_claim({}).verdict
+        'not testable here'
+    """
     text, v = _measured({a: spectra[a].bands["mid"] if a in spectra else None for a in ("zfnet", "alexnet")})
     return Claim.judge("Zeiler §4.1", "AlexNet's first layer covers the mid frequencies less than ZFNet's", text,
                        None if v is None else v["zfnet"] > v["alexnet"])
 
 
 def dead_filter_claim(dead: Mapping[str, Any]) -> Claim:
-    """Zeiler Fig. 6 (b, c): ZFNet has a smaller share of dead first-layer filters (arch -> DeadFilters)."""
+    """Zeiler Fig. 6 (b, c): ZFNet has a smaller share of dead first-layer filters (arch -> DeadFilters).
+
+    Example:
+        >>> dead_filter_claim({}).verdict
+        'not testable here'
+    """
     text, v = _measured({a: dead[a].share if a in dead else None for a in ("zfnet", "alexnet")})
     return Claim.judge("Zeiler Fig. 6 (b, c)", "ZFNet has fewer dead first-layer features than AlexNet", text,
                        None if v is None else v["zfnet"] < v["alexnet"])
 
 
 def aliasing_claim(grid: Mapping[str, float | None]) -> Claim:
-    """Zeiler §4.1, Fig. 6 (d, e): AlexNet's c2 projections show a stronger stride grid (arch -> grid contrast)."""
+    """Zeiler §4.1, Fig. 6 (d, e): AlexNet's c2 projections show a stronger stride grid (arch -> grid contrast).
+
+    Example:
+        >>> aliasing_claim({"alexnet": 0.32, "zfnet": 0.23}).verdict
+        'supported'
+    """
     text, v = _measured({a: grid.get(a) for a in ("alexnet", "zfnet")})
-    return Claim.judge("Zeiler §4.1, Fig. 6 (d, e)", "AlexNet's layer-2 projections show a stride grid; ZFNet's less so",
-                       text, None if v is None else v["alexnet"] > v["zfnet"])
+    return Claim.judge("Zeiler §4.1, Fig. 6 (d, e)",
+                       "AlexNet's layer-2 projections show a stride grid; ZFNet's less so", text,
+                       None if v is None else v["alexnet"] > v["zfnet"])
 
 
 def accuracy_claims(acc: Mapping[str, Accuracy]) -> list[Claim]:
     """Zeiler §5.1 / Vashishth §6.2 (ZFNet beats AlexNet) and Yu §6 (VGG-16 beats AlexNet), on the
-    recorded accuracies (the live sample figures are printed beside them)."""
+    recorded accuracies (the live sample figures are printed beside them).
+
+    Example:
+        >>> acc = {"zfnet": Accuracy(0.91, "", None, ""), "alexnet": Accuracy(0.89, "", None, ""),
+        ...        "vgg16": Accuracy(0.90, "", None, "")}
+        >>> [c.verdict for c in accuracy_claims(acc)]
+        ['supported', 'supported']
+    """
     rec = {a: acc[a].recorded if a in acc else None for a in ("zfnet", "alexnet", "vgg16")}
     live = {f"{a}_sample": acc[a].live if a in acc else None for a in ("zfnet", "alexnet")}
     why = next((x.recorded_on for x in acc.values() if x.recorded is None), "")
@@ -410,7 +473,12 @@ def accuracy_claims(acc: Mapping[str, Accuracy]) -> list[Claim]:
 
 
 def renorm_claim(rms: Mapping[str, FilterRMS], why_not: str = "") -> Claim:
-    """Zeiler §3, Fig. 6(a): without renormalisation one first-layer filter dominates ("with"/"without" -> RMS)."""
+    """Zeiler §3, Fig. 6(a): without renormalisation one first-layer filter dominates ("with"/"without" -> RMS).
+
+    Example:
+        >>> renorm_claim({}, "no checkpoints").measured
+        'without_renorm=—, with_renorm=— (not measured: without_renorm, with_renorm; no checkpoints)'
+    """
     text, v = _measured({f"{k}_renorm": rms[k].dominance if k in rms else None for k in ("without", "with")},
                         why=why_not)
     return Claim.judge("Zeiler §3, Fig. 6(a)", "without renormalisation one first-layer filter dominates", text,
@@ -431,7 +499,13 @@ def verdict_counts(claims: Sequence[Claim]) -> dict[str, int]:
 
 
 def plot_sparsity(results: Sequence[Sparsity]) -> Figure:
-    """Yu Fig. 5: share of zero activations per layer, one panel per network, side by side."""
+    """Yu Fig. 5: share of zero activations per layer, one panel per network, side by side.
+
+    Example:
+        >>> from vizlib.models import alexnet_fmnist
+        >>> from vizlib import layer_sparsity
+        >>> fig = plot_sparsity([layer_sparsity(alexnet_fmnist(seed=0), torch.randn(2, 1, 64, 64), progress=False)])
+    """
     results = list(results)
     widths = [max(3, len(r.layers)) for r in results]
     fig, axes = plt.subplots(1, len(results), figsize=(min(16, 1.2 + 0.42 * sum(widths) + 1.2 * len(results)), 3.6),
@@ -468,6 +542,11 @@ def plot_side_by_side(result: SideBySide) -> Figure:
 
     The object region, when known, is outlined in red on the input; each
     reconstruction's title gives the share of its energy inside the object.
+
+    Example:
+        >>> from vizlib.methods.reconstruction import side_by_side
+        >>> nets = {"AlexNet": vizlib.load("alexnet", "bundled")}                    # doctest: +SKIP
+        >>> fig = plot_side_by_side(side_by_side(nets, comparison_images("bundled", 1)[0]))  # doctest: +SKIP
     """
     cols = 2 + result.stages
     fig, axes = plt.subplots(len(result.views), cols, figsize=(1.75 * cols + 1.2, 1.95 * len(result.views)),
@@ -496,7 +575,11 @@ def plot_side_by_side(result: SideBySide) -> Figure:
 
 
 def plot_stage(result: SideBySide, stage: int) -> Figure:
-    """One stage of a side-by-side comparison, large: each network's input (object outlined) and reconstruction."""
+    """One stage of a side-by-side comparison, large: each network's input (object outlined) and reconstruction.
+
+    Example:
+        >>> fig = plot_stage(side_by_side(nets, comparison_images("bundled", 1)[0]), 5)  # doctest: +SKIP
+    """
     n = len(result.views)
     fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 6.4), squeeze=False)
     for j, v in enumerate(result.views):
@@ -516,7 +599,11 @@ def plot_stage(result: SideBySide, stage: int) -> Figure:
 
 
 def plot_energy(summary: Mapping[str, Mapping[str, Any]]) -> Figure:
-    """Share of reconstruction energy inside the object per stage (solid), against the object's area (dashed)."""
+    """Share of reconstruction energy inside the object per stage (solid), against the object's area (dashed).
+
+    Example:
+        >>> fig = plot_energy({"AlexNet": {"layers": ["c1", "c5"], "inside": [0.3, 0.6], "area": 0.45}})
+    """
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for i, (label, s) in enumerate(summary.items()):
         colour = f"C{i}"
@@ -565,6 +652,10 @@ def plot_filters(filters: Mapping[str, Any], *, scale: str = "each") -> Figure:
         scale: ``"each"``: every filter stretched to its own range (shows
             structure); ``"common"``: one scale for the whole bank, zero grey
             (shows which filters dominate, Zeiler Fig. 6a).
+
+    Example:
+        >>> from vizlib.models import zfnet
+        >>> fig = plot_filters({"ZFNet": zfnet(seed=0)})
     """
     fig, axes = plt.subplots(1, len(filters), figsize=(4.2 * len(filters), 4.4), squeeze=False)
     for ax, (label, f) in zip(axes[0], filters.items()):
@@ -576,7 +667,13 @@ def plot_filters(filters: Mapping[str, Any], *, scale: str = "each") -> Figure:
 
 
 def plot_spectra(spectra: Mapping[str, FilterSpectrum]) -> Figure:
-    """Radially averaged power spectra of first-layer filters, with the low / mid / high bands shaded."""
+    """Radially averaged power spectra of first-layer filters, with the low / mid / high bands shaded.
+
+    Example:
+        >>> from vizlib.models import zfnet
+        >>> from vizlib import filter_spectrum
+        >>> fig = plot_spectra({"ZFNet": filter_spectrum(zfnet(seed=0))})
+    """
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     first = next(iter(spectra.values()))
     lo, hi = first.edges
@@ -596,7 +693,13 @@ def plot_spectra(spectra: Mapping[str, FilterSpectrum]) -> Figure:
 
 
 def plot_rms(rms: Mapping[str, FilterRMS]) -> Figure:
-    """Filter RMS per first-layer filter, sorted, one panel per net; the median dashed."""
+    """Filter RMS per first-layer filter, sorted, one panel per net; the median dashed.
+
+    Example:
+        >>> from vizlib.models import zfnet
+        >>> from vizlib.methods.filters import rms_dominance
+        >>> fig = plot_rms({"ZFNet": rms_dominance(zfnet(seed=0))})
+    """
     fig, axes = plt.subplots(1, len(rms), figsize=(4.6 * len(rms), 3.2), squeeze=False, sharey=True)
     for ax, (label, r) in zip(axes[0], rms.items()):
         vals = r.rms.sort(descending=True).values.numpy()
@@ -610,7 +713,11 @@ def plot_rms(rms: Mapping[str, FilterRMS]) -> Figure:
 
 
 def plot_layer_projections(projections: Mapping[str, torch.Tensor], titles: Sequence[str] | None = None) -> Figure:
-    """Rows of projections, one row per net (e.g. layer-2 reconstructions of AlexNet and ZFNet)."""
+    """Rows of projections, one row per net (e.g. layer-2 reconstructions of AlexNet and ZFNet).
+
+    Example:
+        >>> fig = plot_layer_projections({"AlexNet": torch.rand(2, 1, 16, 16)}, ["a", "b"])
+    """
     n = max(len(p) for p in projections.values())
     fig, axes = plt.subplots(len(projections), n, figsize=(2.3 * n, 2.4 * len(projections)), squeeze=False)
     for row, (label, p) in zip(axes, projections.items()):
@@ -635,9 +742,11 @@ def reconstruction_explorer(results: Sequence[SideBySide], stage: int | None = N
     Args:
         results: :func:`vizlib.methods.reconstruction.side_by_side` results, one per image.
         stage: the stage shown first (default: the last).
+
+    Example:
+        >>> reconstruction_explorer([side_by_side(nets, e) for e in comparison_images("bundled", 2)])  # doctest: +SKIP
     """
     import ipywidgets as W
-    from IPython.display import display
 
     results = list(results)
     stages = max(r.stages for r in results)
@@ -645,17 +754,4 @@ def reconstruction_explorer(results: Sequence[SideBySide], stage: int | None = N
     depth = W.Dropdown(options=[(f"stage {s}: " + " | ".join(v.layers[min(s, len(v.layers)) - 1]
                                                              for v in results[0].views), s)
                                 for s in range(1, stages + 1)], value=stage or stages, description="layer")
-    out = W.Output()
-
-    def content() -> None:
-        fig = plot_stage(results[pick.value], depth.value)
-        display(fig)
-        plt.close(fig)
-
-    def show(*_: object, first: bool = False) -> None:
-        _draw(out, content, first)
-
-    pick.observe(show, "value")
-    depth.observe(show, "value")
-    show(first=True)
-    return W.VBox([W.HBox([pick, depth]), out])
+    return explorer([pick, depth], lambda: show_figure(plot_stage(results[pick.value], depth.value)))
