@@ -182,8 +182,9 @@ class SmallVGG(_TorchvisionLayout):
         dropout: dropout probability on the outputs of fc6 and fc7.
 
     Example:
-        >>> SmallVGG()(torch.zeros(2, 1, 32, 32)).shape
-        torch.Size([2, 10])
+        >>> vgg = SmallVGG()
+        >>> sum(isinstance(m, nn.Conv2d) for m in vgg.modules()), tuple(vgg(torch.zeros(2, 1, 32, 32)).shape)
+        (13, (2, 10))
     """
 
     def __init__(
@@ -217,9 +218,7 @@ def alexnet_fmnist(*, num_classes: int = 10, seed: int | None = None, **kwargs: 
         >>> alexnet_fmnist(seed=0).vizlib_layers["c1"]
         'features.1'
     """
-    with _seeded(seed):
-        model = SmallAlexNet(num_classes, **kwargs)  # type: ignore[arg-type]
-    return _attach(model, "alexnet", "alexnet")
+    return _named(SmallAlexNet, num_classes, seed, kwargs, "alexnet", "alexnet")
 
 
 def zfnet_fmnist(*, num_classes: int = 10, seed: int | None = None, **kwargs: object) -> nn.Module:
@@ -229,9 +228,7 @@ def zfnet_fmnist(*, num_classes: int = 10, seed: int | None = None, **kwargs: ob
         >>> zfnet_fmnist(seed=0).vizlib_layers["n1"]
         'features.3'
     """
-    with _seeded(seed):
-        model = SmallZFNet(num_classes, **kwargs)
-    return _attach(model, "alexnet", "zfnet")
+    return _named(SmallZFNet, num_classes, seed, kwargs, "alexnet", "zfnet")
 
 
 def vgg_fmnist(*, num_classes: int = 10, seed: int | None = None, **kwargs: object) -> nn.Module:
@@ -241,9 +238,14 @@ def vgg_fmnist(*, num_classes: int = 10, seed: int | None = None, **kwargs: obje
         >>> vgg_fmnist(seed=0).vizlib_layers["p5"]
         'features.30'
     """
+    return _named(SmallVGG, num_classes, seed, kwargs, "vgg", "vgg16")
+
+
+def _named(cls: type, num_classes: int, seed: int | None, kwargs: dict, scheme: str, arch: str) -> nn.Module:
+    """Build ``cls`` seeded and give it the papers' layer names."""
     with _seeded(seed):
-        model = SmallVGG(num_classes, **kwargs)  # type: ignore[arg-type]
-    return _attach(model, "vgg", "vgg16")
+        model = cls(num_classes, **kwargs)
+    return _attach(model, scheme, arch)
 
 
 #: Architecture key (as in :data:`vizlib.models.ARCHITECTURES`) -> builder.

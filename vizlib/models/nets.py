@@ -112,9 +112,7 @@ def alexnet(*, num_classes: int = 1000, seed: int | None = None) -> nn.Module:
         >>> alexnet().vizlib_layers["c5"]
         'features.11'
     """
-    with _seeded(seed):
-        model = tvm.alexnet(weights=None, num_classes=num_classes)
-    return _attach(model, "alexnet", "alexnet")
+    return _torchvision("alexnet", num_classes, seed)
 
 
 def zfnet(*, num_classes: int = 1000, seed: int | None = None, norm_before_pool: bool = False) -> nn.Module:
@@ -162,6 +160,11 @@ def vgg16(*, num_classes: int = 1000, seed: int | None = None) -> nn.Module:
         >>> vgg16().vizlib_layers["c5_3"]
         'features.29'
     """
+    return _torchvision("vgg16", num_classes, seed)
+
+
+def _torchvision(arch: str, num_classes: int, seed: int | None) -> nn.Module:
+    """torchvision's builder of that name, untrained and seeded, with the papers' layer names."""
     with _seeded(seed):
-        model = tvm.vgg16(weights=None, num_classes=num_classes)
-    return _attach(model, "vgg", "vgg16")
+        model = getattr(tvm, arch)(weights=None, num_classes=num_classes)
+    return _attach(model, "vgg" if arch.startswith("vgg") else "alexnet", arch)
