@@ -41,6 +41,7 @@ import warnings
 import torch
 
 import vizlib as vl
+from vizlib.core.data import demo_image
 from vizlib.core.device import cpu_name
 
 
@@ -76,12 +77,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     net = vl.load("alexnet", "random")
     model = net.model.eval()
-    meta, photo = vl.demo_image("chelsea")
+    meta, photo = demo_image("chelsea")
     image = vl.load_image(photo, net)[0]  # (3, 224, 224)
     target = meta.imagenet_index
     occ = vl.Occlusion(net)
     c, h, w = image.shape
-    ys, xs = vl.occlusion_grid(h, w, args.size, args.stride)
+    ys, xs = occ.grid(h, w, args.size, args.stride)
     n = len(ys) * len(xs)
 
     # vizlib's batch size (what its sweep picks on this machine), used by the floor too

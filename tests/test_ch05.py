@@ -3,7 +3,6 @@ printed beside it), Table 1 as marked, the annotation guide, the chapter's image
 
 from __future__ import annotations
 
-import math
 
 import matplotlib
 import numpy as np

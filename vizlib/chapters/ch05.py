@@ -57,6 +57,7 @@ from .claims import Claim, claims_table
 from .widgets import _draw
 
 __all__ = [
+    "title",
     "other_images",
     "chapter_parts",
     "untrained_like",
@@ -94,6 +95,18 @@ TABLE1_UNCHECKED = "Zeiler & Fergus Table 1 (not in the text checked here)"
 
 
 # --------------------------------------------------------------------------- the chapter's images
+
+
+def title(example: ExampleImage) -> str:
+    """An image's title: its name and class, or its name alone when that already says the class.
+
+    Example:
+        >>> from vizlib.core.examples import ExampleImage
+        >>> pic = np.zeros((2, 2), np.uint8)
+        >>> title(ExampleImage("chelsea", pic, 281, "tabby")), title(ExampleImage("Trouser (test image 47)", pic, 1, "Trouser"))
+        ('chelsea (tabby)', 'Trouser (test image 47)')
+    """
+    return example.name if example.category in example.name else f"{example.name} ({example.category})"
 
 
 def other_images(net: Any, shown: Sequence[ExampleImage], limit: int | None = None) -> ExampleDataset:
