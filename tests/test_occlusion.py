@@ -437,6 +437,8 @@ def test_shipped_annotations_are_consistent():
     assert set(boxes) == {d.name for d in DEMO_IMAGES}
     with pytest.raises(KeyError, match="no part set"):
         part_set("dogs")
+    with pytest.raises(FileNotFoundError, match="no part annotation file"):
+        part_sets(PARTS_PATH.parent / "no_such_annotations.json")
 
 
 def test_points_follow_the_transforms():

@@ -276,8 +276,9 @@ def occlusion_claims(readings: Sequence[OcclusionReadings]) -> list[Claim]:
     text (rounded as printed):
 
     * the model *localises the object* when, on every image with an object
-      region, the lowest tenth of (d) falls on the object more often than
-      chance (not testable without object regions);
+      region that leaves some background (chance below 1.00), the lowest
+      tenth of (d) falls on the object more often than chance (not testable
+      without such images);
     * the map's projection *shows what silences it* when, on every image, the
       square where (b) is lowest covers more of (c)'s energy than its share of
       the image (ratio above 1; not testable without projections);
@@ -294,10 +295,16 @@ def occlusion_claims(readings: Sequence[OcclusionReadings]) -> list[Claim]:
     drops = ", ".join(f"{r.base_probability:.3g}→{r.lowest_probability:.3g}" for r in readings)
     loc = [(round(r.on_object, 2), round(r.object_share, 2)) for r in readings
            if r.on_object is not None and r.object_share is not None]
-    above = sum(on > share for on, share in loc)
-    if loc:
+    # an object that every square is centred on leaves no background to compare with
+    fits = [(on, share) for on, share in loc if share < 1]
+    above = sum(on > share for on, share in fits)
+    if fits:
         seen = (f"lowest tenth of (d) on the object vs chance: {', '.join(f'{a:.2f} vs {b:.2f}' for a, b in loc)} "
-                f"(above chance on {above} of {len(loc)} images); p unoccluded→lowest: {drops}")
+                f"(above chance on {above} of {len(fits)} images"
+                + (f"; {len(loc) - len(fits)} where the object fills the image cannot tell" if len(fits) < len(loc)
+                   else "") + f"); p unoccluded→lowest: {drops}")
+    elif loc:
+        seen = f"the object fills every image (chance 1.00): no background to tell; p unoccluded→lowest: {drops}"
     else:
         seen = f"no object regions for these images; p unoccluded→lowest: {drops}"
     ratios = [round(r.projection_ratio, 2) for r in readings if r.projection_ratio is not None]
@@ -306,7 +313,7 @@ def occlusion_claims(readings: Sequence[OcclusionReadings]) -> list[Claim]:
     places = ", ".join(f"(d) {r.lowest_at} vs (b) {r.strongest_drop_at}" for r in readings)
     return [
         Claim.judge(FIG7, "the squares that lower p(true class) most lie on the object: the model localises it",
-                    seen, above == len(loc) if loc else None),
+                    seen, above == len(fits) if fits else None),
         Claim.judge(FIG7, "covering what the strongest map's projection (c) shows silences that map (b)",
                     "energy of (c) under the square where (b) is lowest, over that square's share of the image: "
                     + (", ".join(f"{v:.2f}" for v in ratios) + f" (above 1 on {over} of {len(ratios)} images)"

@@ -323,10 +323,10 @@ def load_annotations(path: str | Path = PARTS_PATH) -> dict[str, Any]:
         ['format', 'objects', 'sets']
     """
     p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no part annotation file at {p}")
     try:
         return dict(json.loads(p.read_text()))
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"no part annotation file at {p}") from exc
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p} is not valid JSON ({exc})") from exc
 
