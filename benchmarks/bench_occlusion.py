@@ -66,7 +66,8 @@ def main() -> None:
     ap.add_argument("--ppe", default="16,32,64,128", help="Captum perturbations_per_eval settings to search")
     ap.add_argument("--skip-default", action="store_true", help="skip Captum at perturbations_per_eval=1 (slow)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    ap.add_argument("--batch-size", type=int, default=None, help="vizlib's and the floor's batch (default: vizlib's choice)")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="vizlib's and the floor's batch (default: vizlib's choice)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     try:

@@ -100,7 +100,8 @@ def test_occlusion_verdicts_follow_the_printed_numbers():
     assert [c.verdict for c in tie] == [NOT_SUPPORTED, NOT_SUPPORTED, SUPPORTED]
     # an object that fills the image cannot tell: left out, and alone not testable
     full = occlusion_claims([reading(1.0, 1.0, 1.5, False), reading(0.9, 0.4, 2.0, True)])
-    assert full[0].verdict == SUPPORTED and "1.00 vs 1.00, 0.90 vs 0.40 (above chance on 1 of 1 images; 1 where" in full[0].measured
+    assert full[0].verdict == SUPPORTED
+    assert "1.00 vs 1.00, 0.90 vs 0.40 (above chance on 1 of 1 images; 1 where" in full[0].measured
     assert occlusion_claims([reading(1.0, 1.0, 1.5, False)])[0].verdict == NOT_TESTABLE
     # nothing to test with
     none = occlusion_claims([reading(None, None, None, True)])

@@ -54,7 +54,7 @@ from ..methods.correspondence import (
 from ..methods.deconvnet import normalize_projection
 from ..methods.occlusion import Occlusion, OcclusionMaps, _default_size
 from .claims import Claim, claims_table
-from .widgets import _draw
+from .widgets import _draw, show_figure
 
 __all__ = [
     "title",
@@ -103,8 +103,10 @@ def title(example: ExampleImage) -> str:
     Example:
         >>> from vizlib.core.examples import ExampleImage
         >>> pic = np.zeros((2, 2), np.uint8)
-        >>> title(ExampleImage("chelsea", pic, 281, "tabby")), title(ExampleImage("Trouser (test image 47)", pic, 1, "Trouser"))
-        ('chelsea (tabby)', 'Trouser (test image 47)')
+        >>> title(ExampleImage("chelsea", pic, 281, "tabby"))
+        'chelsea (tabby)'
+        >>> title(ExampleImage("Trouser (test image 47)", pic, 1, "Trouser"))
+        'Trouser (test image 47)'
     """
     return example.name if example.category in example.name else f"{example.name} ({example.category})"
 
@@ -482,7 +484,8 @@ def plot_occlusion(
         ly, lx = m.lowest("probability")
         ax[0].imshow(_shown(to_display(m.occluded(ly, lx), m.mean, m.std)), cmap=grey, vmin=0, vmax=1)
         ax[0].add_patch(Rectangle((lx - 0.5, ly - 0.5), m.size, m.size, fill=False, ec="red", lw=1))
-        ax[0].set_title((titles[row] if titles else f"{_short(m.class_name(m.target), 22)}") + "\n(a) occluded", fontsize=8)
+        head = titles[row] if titles else _short(m.class_name(m.target), 22)
+        ax[0].set_title(head + "\n(a) occluded", fontsize=8)
         ext = _extent(m)
         im_b = ax[1].imshow(m.activity.numpy(), extent=ext, cmap="viridis")
         ax[1].set_title(f"(b) total activity, {m.layer} map {m.channel}", fontsize=8)
@@ -625,10 +628,9 @@ def occlusion_explorer(
     Example:
         >>> import vizlib as vl
         >>> net = vl.load("alexnet", "bundled")                                              # doctest: +SKIP
-        >>> occlusion_explorer(net, {ex.name: (ex.tensor(net), ex.label) for ex in vl.example_images(net, 3)})  # doctest: +SKIP
+        >>> images = {ex.name: (ex.tensor(net), ex.label) for ex in vl.example_images(net, 3)}  # doctest: +SKIP
+        >>> occlusion_explorer(net, images)                                                  # doctest: +SKIP
     """
-    from IPython.display import display
-
     occ = Occlusion(net)
     first = next(iter(images.values()))[0]
     side = int(min(first.shape[-2:]))
@@ -667,8 +669,7 @@ def occlusion_explorer(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fig = plot_occlusion(view, others=others, titles=[pick.value])
-        display(fig)
-        plt.close(fig)
+        show_figure(fig)
 
     def show(*_: object, first: bool = False) -> None:
         _draw(out, content, first)

@@ -350,7 +350,8 @@ def part_sets(path: str | Path = PARTS_PATH) -> dict[str, PartSet]:
             for e in s["images"]:
                 extra = set(e["parts"]) - set(parts)
                 if extra:
-                    raise ValueError(f"image {e['id']} of set {name!r} names parts {sorted(extra)} not in {list(parts)}")
+                    raise ValueError(f"image {e['id']} of set {name!r} names parts {sorted(extra)} "
+                                     f"not in {list(parts)}")
                 images.append(PartAnnotation(
                     e["id"], {k: (float(v[0]), float(v[1])) for k, v in e["parts"].items()},
                     int(e["mask_size"]) if "mask_size" in e else None,
@@ -360,7 +361,8 @@ def part_sets(path: str | Path = PARTS_PATH) -> dict[str, PartSet]:
                                 images, s.get("annotation", ""), dict(s.get("part_notes", {})),
                                 int(s.get("silhouette_level", 0)))
         except KeyError as exc:
-            raise ValueError(f"part set {name!r} in {path} lacks the field {exc}; see the file's 'format' entry") from exc
+            raise ValueError(f"part set {name!r} in {path} lacks the field {exc}; "
+                             "see the file's 'format' entry") from exc
     return out
 
 
@@ -577,7 +579,8 @@ def correspondence(
                 xb[j, :, t:b, l:r] = fill
             feats = cap.run(xb)
             for label in labels:
-                signs[label][s : s + len(batch)] = torch.sign(base[label][idx] - feats[label].flatten(1)).to(torch.int8).cpu()
+                change = base[label][idx] - feats[label].flatten(1)
+                signs[label][s : s + len(batch)] = torch.sign(change).to(torch.int8).cpu()
 
     delta: dict[str, dict[str, int]] = {}
     score: dict[str, dict[str, float]] = {}

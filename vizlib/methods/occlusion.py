@@ -174,7 +174,8 @@ def occlusion_grid(height: int, width: int, size: int, stride: int) -> tuple[tor
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise ValueError(f"the occluder's {name} must be a whole number of pixels, not {v!r}")
     if stride < 1:
-        raise ValueError(f"the stride must be at least 1 pixel (got {stride}): it is the step between occluder positions")
+        raise ValueError(f"the stride must be at least 1 pixel (got {stride}): "
+                         "it is the step between occluder positions")
     if size < 1:
         raise ValueError(f"the occluder size must be at least 1 pixel (got {size})")
     if size > min(height, width):
@@ -380,7 +381,8 @@ class Occlusion:
         self._dn: Any = None
 
     def __repr__(self) -> str:
-        return f"Occlusion(layer={self.layer!r}, device={self.device}, grey={'mean' if self._grey is None else self._grey})"
+        grey = "mean" if self._grey is None else self._grey
+        return f"Occlusion(layer={self.layer!r}, device={self.device}, grey={grey})"
 
     # ------------------------------------------------------------------ input
 
@@ -655,7 +657,8 @@ class Occlusion:
                     idx = square[pos].unsqueeze(1).expand(b, c, size * size)
                     view.scatter_(2, idx, fill_v.expand(b, c, size * size))
                     logits = self._net(view.view(b, c, h, w))
-                    view.scatter_(2, idx, flat[img.view(-1, 1, 1), chan, square[pos].unsqueeze(1)])  # put the pixels back
+                    # put the pixels back
+                    view.scatter_(2, idx, flat[img.view(-1, 1, 1), chan, square[pos].unsqueeze(1)])
                     o = cap.outputs.pop(label, None)
                     if o is None:
                         raise ValueError(f"layer {self.layer} was not reached by the forward pass")
