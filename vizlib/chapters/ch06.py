@@ -35,7 +35,8 @@ from ..core.measures import OBJECT_LEVEL
 from ..core.tables import Table
 from ..methods.deconvnet import normalize_projection
 from ..methods.filters import FilterRMS, FilterSpectrum, first_layer_filters
-from ..methods.reconstruction import SideBySide
+from ..methods import filters
+from ..methods.reconstruction import SideBySide, energy_by_stage, side_by_side, whole_layer
 from ..methods.sparsity import Sparsity, is_pool
 from ..models.nets import ARCHITECTURES
 from .claims import VERDICTS, Claim, claims_table, number
@@ -43,6 +44,12 @@ from .paper_data import VASHISHTH_CALTECH101_ACCURACY
 from .widgets import explorer, show_figure
 
 __all__ = [
+    # the methods this chapter calls that are not in vizlib's top level
+    "filters",
+    "side_by_side",
+    "energy_by_stage",
+    "whole_layer",
+    # the chapter
     "NET_LABELS",
     "FASHION_ORDER",
     "PHOTO_ORDER",
