@@ -69,6 +69,26 @@ def resolve_device(dev: torch.device | str | None, module: torch.nn.Module | Non
     return torch.device("cpu")
 
 
+def on_device(model: torch.nn.Module, device: torch.device | str | None = None) -> tuple[torch.nn.Module, torch.device]:
+    """The module to compute with and its device: ``model`` itself when it lives on ``device``
+    (default: where it lives, :func:`resolve_device`), else a copy moved there.
+
+    The caller's model is never moved, so it comes back from every vizlib call
+    where it was.
+
+    Example:
+        >>> m = torch.nn.Linear(2, 2)
+        >>> on_device(m)[0] is m, on_device(m, "cpu")[1]
+        (True, device(type='cpu'))
+    """
+    import copy
+
+    dev = resolve_device(device, model)
+    if resolve_device(None, model) == dev:
+        return model, dev
+    return copy.deepcopy(model).to(dev), dev
+
+
 def cpu_name() -> str:
     """The processor's model name (from ``/proc/cpuinfo`` on Linux), for benchmark and training records.
 

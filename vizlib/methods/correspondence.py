@@ -51,11 +51,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..core.examples import ANNOTATIONS_PATH, ExampleImage
+from ..core.device import on_device
 from ..core.hooks import Capture, preserved
 from ..core.images import _unwrap, check_image
 from ..core.layers import resolve_layer
 from ..core.measures import box_mask, silhouette_mask
-from .occlusion import _on_device, occluder_fill
+from .occlusion import occluder_fill
 
 __all__ = [
     "PARTS_PATH",
@@ -558,7 +559,7 @@ def correspondence(
             tasks.append((i, square_box(float(cy), float(cx), int(sizes[i]), h, w)))
         draw_rows.append(rows)
 
-    run, dev = _on_device(model, device)
+    run, dev = on_device(model, device)
     p = next(run.parameters(), None)
     x = x.to(dev, p.dtype if p is not None else x.dtype)
     fill = occluder_fill(net, grey, channels=c).to(dev, x.dtype).view(c, 1, 1)

@@ -37,7 +37,6 @@ Example::
 
 from __future__ import annotations
 
-import copy
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -48,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..core.device import resolve_device
+from ..core.device import on_device
 from ..core.hooks import trace
 from ..core.images import _unwrap, check_image, load_image
 from ..core.layers import resolve_layer
@@ -682,11 +681,7 @@ class Deconvnet:
             raise TypeError("Deconvnet needs a model (an nn.Module or a vizlib Net)")
         self.model: nn.Module = module
         self.transform = transform
-        self.device = resolve_device(device, module)
-        self._net = module
-        own = resolve_device(None, module)
-        if own != self.device:
-            self._net = copy.deepcopy(module).to(self.device)
+        self._net, self.device = on_device(module, device)
 
     def _label(self, path: str) -> str:
         for name, p in getattr(self.model, "vizlib_layers", {}).items():

@@ -51,7 +51,6 @@ Example::
 
 from __future__ import annotations
 
-import copy
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -65,7 +64,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..core.batches import PreparedImages, batches, first_tensor
-from ..core.device import resolve_device
+from ..core.device import on_device
 from ..core.hooks import Capture, preserved
 from ..core.images import _unwrap, check_image, to_display
 from ..core.layers import resolve_layer
@@ -444,10 +443,7 @@ def patch_features(
         classes = getattr(data, "classes", None)
     mean, std = _normalisation(net, data)
 
-    dev = resolve_device(device, module)
-    run = module
-    if dev != resolve_device(None, module):
-        run = copy.deepcopy(module).to(dev)
+    run, dev = on_device(module, device)
     p0 = next(run.parameters(), None)
     dtype = p0.dtype if p0 is not None else torch.float32
     rng = np.random.default_rng(seed)

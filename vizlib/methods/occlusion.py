@@ -41,7 +41,6 @@ Example::
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -50,7 +49,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..core.device import resolve_device
+from ..core.device import on_device
 from ..core.errors import ImageError
 from ..core.hooks import Capture, leaf_modules, preserved
 from ..core.images import _unwrap, check_image, load_image
@@ -188,18 +187,6 @@ def occlusion_grid(height: int, width: int, size: int, stride: int) -> tuple[tor
 
 def _default_size(side: int) -> int:
     return max(1, round(side * 32 / 224))
-
-
-def _on_device(model: nn.Module, device: torch.device | str | None) -> tuple[nn.Module, torch.device]:
-    """The module to compute with and its device: ``model`` itself when it lives on ``device``
-    (default: where it lives, :func:`~vizlib.core.device.resolve_device`), else a copy moved there.
-
-    The caller's model is never moved.
-    """
-    dev = resolve_device(device, model)
-    if resolve_device(None, model) == dev:
-        return model, dev
-    return copy.deepcopy(model).to(dev), dev
 
 
 # --------------------------------------------------------------------------- result
@@ -377,7 +364,7 @@ class Occlusion:
         self.std = tuple(float(v) for v in s) if s is not None else None
         self.layer, self.path = resolve_layer(module, layer if layer is not None else top_conv_layer(module))
         self._grey = grey
-        self._net, self.device = _on_device(module, device)
+        self._net, self.device = on_device(module, device)
         self._dn: Any = None
 
     def __repr__(self) -> str:

@@ -26,7 +26,6 @@ Example::
 
 from __future__ import annotations
 
-import copy
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -34,7 +33,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..core.device import resolve_device
+from ..core.device import on_device
 from ..core.errors import NoObjectRegion, NoPositiveActivation
 from ..core.examples import ExampleImage
 from ..core.hooks import preserved
@@ -71,8 +70,7 @@ def top_predictions(net: Any, image: Any, k: int = 5, *, device: torch.device | 
     """
     model, _ = _unwrap(net)
     x = load_image(image, net, convert=True)
-    dev = resolve_device(device, model)
-    work = model if dev == resolve_device(None, model) else copy.deepcopy(model).to(dev)
+    work, dev = on_device(model, device)
     with preserved(work), torch.no_grad():
         logits = work(x.to(dev))
     return _topk(logits[0], list(getattr(net, "categories", [])), k)

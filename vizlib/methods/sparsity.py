@@ -21,7 +21,6 @@ Example::
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -32,7 +31,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..core.batches import batches
-from ..core.device import resolve_device
+from ..core.device import on_device
 from ..core.hooks import Capture, StopForward, preserved
 from ..core.images import _unwrap, check_image
 from ..core.layers import layer_names
@@ -258,8 +257,7 @@ def layer_sparsity(
     if not names:
         raise ValueError("no layers to count: name them (layers=['c1', ...]) or use a model vizlib named")
     label = name or getattr(model, "vizlib_arch", "network")
-    dev = resolve_device(device, model)
-    work = model if dev == resolve_device(None, model) else copy.deepcopy(model).to(dev)
+    work, dev = on_device(model, device)
     p = next(work.parameters(), None)
     dtype = p.dtype if p is not None else torch.float32
 

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from .deconvnet import Deconvnet, _windows, normalize_projection
 from ..core.errors import NoPositiveActivation
-from ..core.device import resolve_device
+from ..core.device import on_device
 from ..core.batches import batches, first_tensor
 from ..core.hooks import Capture, preserved
 from ..core.images import _unwrap, check_image, to_display
@@ -420,11 +420,7 @@ def top_activations(
     if module is None:
         raise TypeError("top_activations needs a model")
     label, path = resolve_layer(module, layer)
-    dev = resolve_device(device, module)
-    if dev != resolve_device(None, module):
-        import copy
-
-        module = copy.deepcopy(module).to(dev)
+    module, dev = on_device(module, device)
     p = next(module.parameters(), None)
     dtype = p.dtype if p is not None else torch.float32
     miner: TopKMiner | None = None
