@@ -180,10 +180,12 @@ class Call:
 
 @dataclass
 class Trace:
-    """The calls of one forward pass, and the outputs kept on the way (see :func:`trace`)."""
+    """The calls of one forward pass, the outputs kept on the way, and what the model returned
+    (``None`` when the pass was stopped early; see :func:`trace`)."""
 
     calls: list[Call] = field(default_factory=list)
     outputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    output: Any = None
 
 
 def trace(
@@ -240,7 +242,7 @@ def trace(
             for path, module in leaf_modules(model):
                 handles.append(module.register_forward_hook(hook_for(path)))
             try:
-                model(x)
+                result.output = model(x)
             except StopForward:
                 pass
         finally:

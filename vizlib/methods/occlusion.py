@@ -41,6 +41,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -51,7 +52,7 @@ from tqdm.auto import tqdm
 
 from ..core.device import on_device
 from ..core.errors import ImageError
-from ..core.hooks import Capture, leaf_modules, preserved
+from ..core.hooks import Capture, leaf_modules, preserved, trace
 from ..core.images import _unwrap, check_image, load_image
 from ..core.layers import resolve_layer
 
@@ -569,33 +570,16 @@ class Occlusion:
     def _base(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
         """The unoccluded images, in one forward pass: per-map totals and maxima, logits, and peak
         bytes per image (the largest input + output of one module, which sets the batch size)."""
-        peak = [0]
-
-        def watch(module: nn.Module, inputs: tuple, output: Any) -> None:
-            if isinstance(output, torch.Tensor):
-                inp = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-                size = output.numel() * output.element_size() + (
-                    inp.numel() * inp.element_size() if inp is not None else 0)
-                peak[0] = max(peak[0], size)
-
-        # The sizes need a hook on every module during this same pass: neither Capture (outputs of
-        # chosen layers) nor trace (which keeps no model output, so no logits) does that.
-        handles = []
-        try:
-            for _, mod in leaf_modules(self._net):
-                handles.append(mod.register_forward_hook(watch))
-            with Capture(self._net, [self.path]) as cap:
-                logits = self._net(x)
-        finally:
-            for h in handles:
-                h.remove()
-        o = cap.outputs.get(cap.resolved[0][0])
-        if o is None:
-            raise ValueError(f"layer {self.layer} was not reached by the forward pass")
+        t = trace(self._net, x, keep=[self.path])
+        logits = t.output
+        # bytes of the largest input + output of one module (non-tensor calls hold nothing)
+        peak = max((math.prod(c.in_shape) + math.prod(c.out_shape) for c in t.calls if c.out_ptr != -2),
+                   default=0) * x.element_size()
+        o = t.outputs[self.path]
         if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
             raise ValueError("the network must return class scores of shape (N, classes)")
         flat = o.flatten(2) if o.ndim > 2 else o.unsqueeze(-1)
-        return flat.sum(-1), flat.amax(-1), logits, max(1, peak[0] // x.shape[0])
+        return flat.sum(-1), flat.amax(-1), logits, max(1, peak // x.shape[0])
 
     def _auto_batch(self, per_image: int, image_bytes: int) -> int:
         per = 2 * per_image + image_bytes
