@@ -195,6 +195,7 @@ def trace(
     keep: Iterable[str] = (),
     stop: bool = False,
     on_call: Callable[[nn.Module, torch.Tensor], Any] | None = None,
+    run: Callable[[nn.Module, torch.Tensor], Any] | None = None,
 ) -> Trace:
     """Run ``model`` on ``x`` once (no gradients, eval mode) and record every leaf-module call.
 
@@ -207,6 +208,8 @@ def trace(
         on_call: called as ``on_call(module, input)`` at each call; what it
             returns is kept as the call's ``extra`` (the deconvnet records
             pooling switches so).
+        run: how to call the model (default ``model(x)``); the architecture
+            summary runs it on the meta device with ``torch.func.functional_call``.
 
     Raises:
         ValueError: a path in ``keep`` was not reached.
@@ -242,7 +245,7 @@ def trace(
             for path, module in leaf_modules(model):
                 handles.append(module.register_forward_hook(hook_for(path)))
             try:
-                result.output = model(x)
+                result.output = model(x) if run is None else run(model, x)
             except StopForward:
                 pass
         finally:

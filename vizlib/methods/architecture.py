@@ -19,7 +19,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from ..core.hooks import preserved
+from ..core.hooks import trace
 from ..core.layers import _walk
 from ..core.shapes import SizeStep, conv_output_size, min_input_size, output_sizes, pair as _pair, pool_output_size
 
@@ -130,10 +130,10 @@ def _describe(module: nn.Module) -> str:
     return type(module).__name__
 
 
-def _macs(module: nn.Module, out: torch.Tensor) -> int:
+def _macs(module: nn.Module, out_shape: torch.Size) -> int:
     if isinstance(module, nn.Conv2d):
         per_output = (module.in_channels // module.groups) * math.prod(module.kernel_size)
-        return int(out[0].numel()) * per_output
+        return math.prod(out_shape[1:]) * per_output
     if isinstance(module, nn.Linear):
         return module.in_features * module.out_features
     return 0
@@ -165,28 +165,12 @@ def summary(model: nn.Module, input_size: int = 224, *, in_channels: int = 3) ->
     output_sizes(model, input_size)  # raises InputTooSmall with a clear message
     names = {p: n for n, p in getattr(model, "vizlib_layers", {}).items()}
     leaves = list(_walk(model))
-    shapes: dict[str, torch.Size] = {}
-    macs: dict[str, int] = {}
-    handles = []
-
-    def record(path: str):
-        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            shapes[path] = output.shape
-            macs[path] = _macs(module, output)
-
-        return hook
-
     meta_params = {k: torch.empty_like(v, device="meta") for k, v in model.named_parameters()}
     meta_params.update({k: torch.empty_like(v, device="meta") for k, v in model.named_buffers()})
     x = torch.empty(1, in_channels, input_size, input_size, device="meta")
-    with preserved(model):
-        try:
-            for path, module in leaves:
-                handles.append(module.register_forward_hook(record(path)))
-            torch.func.functional_call(model, meta_params, (x,))
-        finally:
-            for h in handles:
-                h.remove()
+    calls = trace(model, x, run=lambda m, inp: torch.func.functional_call(m, meta_params, (inp,))).calls
+    shapes = {c.path: c.out_shape for c in calls}
+    macs = {c.path: _macs(c.module, c.out_shape) for c in calls}
 
     rows: list[LayerRow] = []
     group: list[tuple[str, nn.Module]] = []
