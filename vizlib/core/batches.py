@@ -26,7 +26,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset
 
+from .args import whole_number
 from .data import ImageSet
+from .errors import EmptyData
 from .images import _unwrap, first_conv, load_image
 
 __all__ = ["PreparedImages", "batches", "first_tensor"]
@@ -158,20 +160,38 @@ def batches(data: Any, batch_size: int = 64, *, net: Any = None,
             ``None`` when the data carries none.
 
     Raises:
-        ValueError: a tensor that is not ``(N, C, H, W)``, mixed image sizes, or
-            a batch size below 1.
+        ValueError: a tensor that is not ``(N, C, H, W)``, mixed image sizes.
+        ArgumentError: a batch size that is not a whole number of at least 1
+            (``0`` is not "auto"; raised at the call).
+        EmptyData: the data holds no images (an empty tensor or dataset: raised
+            at the first ``next``; data that yields nothing: at its end).
         TypeError: data of a kind this cannot read.
 
     Example:
         >>> [tuple(b.shape) for b in batches(torch.zeros(5, 1, 4, 4), 2)]
         [(2, 1, 4, 4), (2, 1, 4, 4), (1, 1, 4, 4)]
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
-    gen = _batches(data, int(batch_size), net)
+    batch_size = whole_number(batch_size, "batch_size", at_least=1)
+    gen = _nonempty(_batches(data, batch_size, net), data)
     if labels:
         return gen
     return (x for x, _ in gen)
+
+
+def _nonempty(gen: Iterator[tuple[torch.Tensor, np.ndarray | None]],
+              data: Any) -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:
+    """The batches, with a clear error when there are none at all."""
+    given = 0
+    for x, lab in gen:
+        if len(x):
+            given += len(x)
+            yield x, lab
+    if not given:
+        shape = f" of shape {tuple(data.shape)}" if isinstance(data, torch.Tensor) else ""
+        raise EmptyData(
+            f"the data holds no images (a {type(data).__name__}{shape} gave none). Pass at least one image: "
+            "a tensor (N, C, H, W) with N >= 1, a dataset that is not empty, or a list of pictures"
+        )
 
 
 def _batches(data: Any, batch_size: int, net: Any) -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["device", "resolve_device", "cpu_name"]
+from .errors import DeviceError
+
+__all__ = ["device", "resolve_device", "on_device", "cpu_name"]
 
 
 def device(prefer: str | None = None) -> torch.device:
@@ -19,6 +21,11 @@ def device(prefer: str | None = None) -> torch.device:
     Returns:
         A :class:`torch.device`.
 
+    Raises:
+        DeviceError: not a device name (the message says whether it came from
+            ``VIZLIB_DEVICE``), or CUDA/MPS asked for and not available here,
+            or the ``meta`` device (it holds no data to compute with).
+
     Example:
         >>> import vizlib as vl
         >>> vl.device("cpu")
@@ -26,25 +33,46 @@ def device(prefer: str | None = None) -> torch.device:
     """
     import os
 
+    from_env = not prefer and bool(os.environ.get("VIZLIB_DEVICE"))
     choice = prefer or os.environ.get("VIZLIB_DEVICE") or None
     if choice:
-        dev = torch.device(choice)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(
-                f"device {choice!r} was asked for but CUDA is not available here; "
-                "use vizlib.device() to pick the best available device, or 'cpu'."
-            )
-        if dev.type == "mps" and not _mps_available():
-            raise RuntimeError(
-                f"device {choice!r} was asked for but MPS is not available here; "
-                "use vizlib.device() or 'cpu'."
-            )
-        return dev
+        return _check(choice, "the environment variable VIZLIB_DEVICE" if from_env else None)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _check(choice: "torch.device | str", source: str | None = None) -> torch.device:
+    """``choice`` as a device that can be computed on here, or a :class:`DeviceError` saying why not."""
+    said = f"{choice!r} (from {source})" if source else repr(choice)
+    fix = "unset VIZLIB_DEVICE or set it to 'cpu', 'cuda' or 'mps'" if source else "use vizlib.device() or 'cpu'"
+    if not isinstance(choice, (str, torch.device)):
+        raise DeviceError(f"a device is a name like 'cpu', 'cuda' or 'cuda:1', or a torch.device, not {said} "
+                          f"(a {type(choice).__name__})")
+    try:
+        dev = torch.device(choice)
+    except (RuntimeError, ValueError) as exc:
+        raise DeviceError(
+            f"device {said} is not a device name; valid are 'cpu', 'cuda', 'cuda:N', 'mps'. Fix: {fix}"
+        ) from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(
+            f"device {said} was asked for but CUDA is not available here; "
+            f"use vizlib.device() to pick the best available device, or 'cpu'."
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceError(f"device {said} was asked for but this machine has {torch.cuda.device_count()} CUDA "
+                          f"device(s) (0..{torch.cuda.device_count() - 1}); {fix}")
+    if dev.type == "mps" and not _mps_available():
+        raise DeviceError(
+            f"device {said} was asked for but MPS is not available here; "
+            "use vizlib.device() or 'cpu'."
+        )
+    if dev.type == "meta":
+        raise DeviceError(f"device {said} holds no data to compute with; use vizlib.device() or 'cpu'")
+    return dev
 
 
 def _mps_available() -> bool:
@@ -55,12 +83,19 @@ def _mps_available() -> bool:
 def resolve_device(dev: torch.device | str | None, module: torch.nn.Module | None = None) -> torch.device:
     """The device a vizlib routine should compute on.
 
-    ``dev`` wins when given; otherwise the device the module's parameters
-    already live on (so nothing the caller did not ask for is moved);
-    otherwise the CPU.
+    ``dev`` wins when given (checked: it must be available here); otherwise
+    the device the module's parameters already live on (so nothing the caller
+    did not ask for is moved); otherwise the CPU.
+
+    Raises:
+        DeviceError: ``dev`` is not a device name or not available here.
+
+    Example:
+        >>> resolve_device(None, torch.nn.Linear(2, 2))
+        device(type='cpu')
     """
     if dev is not None:
-        return torch.device(dev)
+        return _check(dev)
     if module is not None:
         for p in module.parameters():
             return p.device
@@ -74,7 +109,11 @@ def on_device(model: torch.nn.Module, device: torch.device | str | None = None) 
     (default: where it lives, :func:`resolve_device`), else a copy moved there.
 
     The caller's model is never moved, so it comes back from every vizlib call
-    where it was.
+    where it was. Both checks come before any copy.
+
+    Raises:
+        DeviceError: ``device`` is not available here (see :func:`device`), or
+            the model lives on the ``meta`` device (it has no weights to compute with).
 
     Example:
         >>> m = torch.nn.Linear(2, 2)
@@ -83,8 +122,15 @@ def on_device(model: torch.nn.Module, device: torch.device | str | None = None) 
     """
     import copy
 
+    here = resolve_device(None, model)
+    if here.type == "meta":
+        raise DeviceError(
+            "the model's weights are on the meta device: they have shapes but no values, so nothing can be "
+            "computed with them. Fix: give it real weights, e.g. model.to_empty(device='cpu') and then "
+            "model.load_state_dict(...), or build it on the CPU"
+        )
     dev = resolve_device(device, model)
-    if resolve_device(None, model) == dev:
+    if here == dev:
         return model, dev
     return copy.deepcopy(model).to(dev), dev
 

@@ -26,6 +26,9 @@ __all__ = [
     "WeightsUnavailable",
     "CheckpointError",
     "NoPositiveActivation",
+    "ArgumentError",
+    "EmptyData",
+    "DeviceError",
 ]
 
 
@@ -70,6 +73,19 @@ class WeightsUnavailable(VizlibError, RuntimeError):
 
 class CheckpointError(VizlibError, RuntimeError):
     """A checkpoint file is missing, damaged, truncated or not a vizlib checkpoint."""
+
+
+class ArgumentError(VizlibError, ValueError, TypeError):
+    """An argument of the wrong kind or out of its range: a channel of 3.7, a position with three numbers,
+    ``k=2.5``, ``batch_size=0``. (A ``ValueError`` and a ``TypeError`` both, so either ``except`` catches it.)"""
+
+
+class EmptyData(VizlibError, ValueError):
+    """The data holds no images (an empty tensor, an empty dataset, a loader that yields nothing)."""
+
+
+class DeviceError(VizlibError, RuntimeError):
+    """A device that cannot be used: not a device name, not available here, or a model on the meta device."""
 
 
 class NoPositiveActivation(UserWarning):

@@ -25,7 +25,7 @@ from torch import nn
 
 from .layers import resolve_layer
 
-__all__ = ["preserved", "capture", "Capture", "StopForward", "Call", "Trace", "trace", "leaf_modules"]
+__all__ = ["preserved", "capture", "Capture", "StopForward", "Call", "Trace", "trace", "leaf_modules", "version"]
 
 
 @contextlib.contextmanager
@@ -166,6 +166,10 @@ class Call:
             empty when either is not a tensor.
         in_ptr, out_ptr: their storage addresses (a module whose input is not
             the previous module's output breaks the chain).
+        in_version, out_version: their version counters, the input's taken
+            before the module ran: an in-place operation between two modules
+            (``F.relu(x, inplace=True)``, ``out += x``) keeps the address but
+            bumps the version, and breaks the chain as much.
         extra: what ``on_call`` returned for this call.
     """
 
@@ -176,6 +180,32 @@ class Call:
     out_shape: torch.Size
     out_ptr: int
     extra: Any = None
+    in_version: int = -1
+    out_version: int = -1
+
+    def takes(self, ptr: int, version: int) -> str | None:
+        """Whether this call's input is the tensor ``(ptr, version)`` as it was given (an earlier call's
+        output, or the image): ``None`` if so, else why not, in words for an error message.
+
+        Example:
+            >>> net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(inplace=True), nn.Flatten())
+            >>> c = trace(net, torch.zeros(1, 1, 5, 5)).calls
+            >>> [c[i].takes(c[i - 1].out_ptr, c[i - 1].out_version) for i in (1, 2)]
+            [None, None]
+        """
+        if self.in_ptr != ptr:
+            return "other"
+        if self.in_version != version:
+            return "in place"
+        return None
+
+
+def version(t: torch.Tensor) -> int:
+    """A tensor's version counter (bumped by every in-place operation); ``-1`` for tensors without one."""
+    try:
+        return int(t._version)
+    except (RuntimeError, AttributeError):  # inference-mode tensors have no version counter
+        return -1
 
 
 @dataclass
@@ -222,13 +252,22 @@ def trace(
     """
     result = Trace()
     remaining = set(keep)
+    before: dict[str, int] = {}  # the input's version as the module got it (an in-place module bumps it)
+
+    def pre_for(path: str):
+        def pre(module: nn.Module, inputs: tuple) -> None:
+            if inputs and isinstance(inputs[0], torch.Tensor):
+                before[path] = version(inputs[0])
+
+        return pre
 
     def hook_for(path: str):
         def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
             inp = inputs[0] if inputs else None
             if isinstance(inp, torch.Tensor) and isinstance(output, torch.Tensor):
                 extra = on_call(module, inp) if on_call is not None else None
-                result.calls.append(Call(path, module, inp.shape, inp.data_ptr(), output.shape, output.data_ptr(), extra))
+                result.calls.append(Call(path, module, inp.shape, inp.data_ptr(), output.shape, output.data_ptr(),
+                                         extra, before.pop(path, version(inp)), version(output)))
             else:
                 result.calls.append(Call(path, module, torch.Size(), -1, torch.Size(), -2))
             if path in remaining:
@@ -243,6 +282,7 @@ def trace(
     with preserved(model), torch.no_grad():
         try:
             for path, module in leaf_modules(model):
+                handles.append(module.register_forward_pre_hook(pre_for(path)))
                 handles.append(module.register_forward_hook(hook_for(path)))
             try:
                 result.output = model(x) if run is None else run(model, x)

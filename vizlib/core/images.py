@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .errors import ImageError, InputTooSmall
+from .layers import as_module
 from .shapes import min_input_size
 
 __all__ = [
@@ -62,12 +63,8 @@ def _unwrap(net_or_model: Any) -> tuple[nn.Module | None, Callable[[Any], torch.
     """A :class:`~vizlib.Net` gives its model and transform; a module gives itself."""
     if net_or_model is None:
         return None, None
-    if isinstance(net_or_model, nn.Module):
-        return net_or_model, None
-    model = getattr(net_or_model, "model", None)
-    if isinstance(model, nn.Module):
-        return model, getattr(net_or_model, "transform", None)
-    raise TypeError(f"expected a vizlib Net or an nn.Module, got {type(net_or_model).__name__}")
+    model = as_module(net_or_model, "vizlib")
+    return model, (None if model is net_or_model else getattr(net_or_model, "transform", None))
 
 
 def _channel_fix(have: int, want: int) -> str:
@@ -83,21 +80,25 @@ def _channel_fix(have: int, want: int) -> str:
     return f"give it {want}-channel images"
 
 
-def check_image(image: torch.Tensor, model: nn.Module | None = None, *, batch: bool = False) -> torch.Tensor:
+def check_image(image: torch.Tensor, model: nn.Module | None = None, *, batch: bool = False,
+                start: int = 0) -> torch.Tensor:
     """Check a prepared image tensor against a network and return it as ``(N, C, H, W)``.
 
     Args:
         image: ``(C, H, W)`` or ``(N, C, H, W)``, floating point, already
             normalised the way the network expects.
-        model: the network: its first convolution fixes the number of channels,
-            its layers the smallest input it accepts.
+        model: the network (or a :class:`~vizlib.Net`): its first convolution
+            fixes the number of channels, its layers the smallest input it accepts.
         batch: allow ``N > 1``.
+        start: the position of the first image in the caller's data (for the
+            messages of a streamed dataset).
 
     Returns:
         The same data as a 4-d tensor.
 
     Raises:
-        ImageError: not a tensor, wrong number of dimensions, integer pixels,
+        ImageError: not a tensor, wrong number of dimensions, no images,
+            integer pixels, NaN or infinite pixels (the message counts them),
             wrong number of channels (the message says how to fix it).
         InputTooSmall: smaller than the network accepts.
 
@@ -119,13 +120,17 @@ def check_image(image: torch.Tensor, model: nn.Module | None = None, *, batch: b
         )
     if not batch and image.shape[0] != 1:
         raise ImageError(f"expected one image, got a batch of {image.shape[0]}; pass images[i]")
+    if image.shape[0] == 0:
+        raise ImageError(f"the image tensor holds no images (shape {tuple(image.shape)}); pass at least one")
     if not image.is_floating_point():
         raise ImageError(
             f"image tensor has integer type {image.dtype}: networks take normalised floating-point images. "
             "Prepare it with the network's transform (vizlib.load_image(source, net))"
         )
+    _check_finite(image, start)
     if model is None:
         return image
+    model = as_module(model, "check_image")
     conv = first_conv(model)
     if conv is not None:
         path, module = conv
@@ -145,6 +150,25 @@ def check_image(image: torch.Tensor, model: nn.Module | None = None, *, batch: b
             "or load it with the network's transform (vizlib.load_image(path, net))"
         )
     return image
+
+
+def _check_finite(image: torch.Tensor, start: int = 0) -> None:
+    """Refuse NaN and infinite pixels, with their count: one of them turns every result into NaN."""
+    if image.device.type == "meta":
+        return
+    bad = ~torch.isfinite(image)
+    n_bad = int(bad.sum())
+    if n_bad:
+        per_image = bad.flatten(1).sum(1)
+        first = int(per_image.nonzero()[0, 0])
+        n_nan = int(torch.isnan(image).sum())
+        where = f" (the first in image {start + first})" if image.shape[0] > 1 or start else ""
+        raise ImageError(
+            f"the image has {n_bad} non-finite pixel value{'s' if n_bad != 1 else ''} of {image.numel()} "
+            f"({n_nan} NaN, {n_bad - n_nan} infinite){where}: every result computed from it would be NaN. "
+            "Pixels must be finite numbers. Fix: find where they came from (a division by zero in the "
+            "preprocessing, a damaged file), or replace them, e.g. torch.nan_to_num(x)"
+        )
 
 
 # Held weakly: a model checked once must not be kept alive by the cache.
@@ -230,6 +254,44 @@ def _to_pil(source: Any) -> Any:
     )
 
 
+def _to_8bit(img: Any) -> Any:
+    """A 16-bit, 32-bit or floating-point greyscale picture as 8-bit greyscale, scaled (PIL's own
+    ``convert("L")`` clips 16-bit values at 255 and turns floats in [0, 1] black).
+
+    16-bit (``I;16``) pixels are divided by 257 (65535 -> 255). 32-bit (``I``) pixels are read as 16-bit
+    when any exceeds 255, else as 8-bit values. Floating-point (``F``) pixels in [0, 1] are fractions of
+    white; in [0, 255], 8-bit values.
+
+    Raises:
+        ImageError: non-finite pixels, or values outside those ranges (the message gives them).
+    """
+    from PIL import Image
+
+    arr = np.asarray(img, dtype=np.float64)
+    name = _MODE_NAMES.get(img.mode, img.mode)
+    if not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise ImageError(
+            f"the {name} picture has {bad} non-finite pixel value{'s' if bad != 1 else ''} (NaN or infinite) of "
+            f"{arr.size}. Pixels must be finite numbers; fix: replace them (np.nan_to_num) before loading"
+        )
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if img.mode.startswith("I;16") or (img.mode == "I" and 0 <= lo and hi <= 65535 and hi > 255):
+        scale = 65535.0
+    elif img.mode == "F" and 0 <= lo and hi <= 1:
+        scale = 1.0
+    elif 0 <= lo and hi <= 255:
+        scale = 255.0
+    else:
+        valid = "[0, 1] or [0, 255]" if img.mode == "F" else "0..65535"
+        raise ImageError(
+            f"the {name} picture has values {lo:g}..{hi:g}, outside the range vizlib can read as brightness "
+            f"({valid}). Fix: scale it to [0, 1] yourself (e.g. (a - a.min()) / (a.max() - a.min())) "
+            "and pass the float array"
+        )
+    return Image.fromarray(np.round(arr * (255.0 / scale)).astype(np.uint8), mode="L")
+
+
 def _wanted_mode(channels: int) -> str:
     return {1: "L", 3: "RGB"}.get(channels, "RGB")
 
@@ -261,7 +323,11 @@ def load_image(
     Raises:
         FileNotFoundError: no such file.
         ImageError: not an image file; wrong colour mode (and ``convert`` is
-            off); a malformed array.
+            off); a malformed array; a 16-bit, 32-bit or floating-point
+            picture with non-finite values or values outside the range it can
+            be read in (these are scaled to 8 bits, not clipped); NaN or
+            infinite pixels after the transform.
+        ArgumentError: ``net`` is neither a Net nor a module.
         InputTooSmall: the picture is smaller than the network accepts.
 
     Example:
@@ -280,7 +346,9 @@ def load_image(
     want = conv[1].in_channels if conv is not None else None
     if img.mode == "P":  # palette images: their colours, losslessly
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    if img.mode in ("I", "I;16", "F", "1"):
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        img = _to_8bit(img)
+    elif img.mode == "1":
         img = img.convert("L")
     if want is not None:
         mode = _wanted_mode(want)
@@ -291,7 +359,8 @@ def load_image(
                 raise ImageError(
                     f"the image is {name} ({have} channel{'s' if have != 1 else ''}) but this network takes "
                     f"{'RGB' if want == 3 else 'greyscale'} images ({want} channel{'s' if want != 1 else ''}). "
-                    f"Fix: pass convert=True (or img.convert({mode!r}) yourself)"
+                    f"Fix: convert it, img.convert({mode!r}), or load it with vizlib.load_image(image, net, "
+                    "convert=True) and pass the tensor"
                 )
             img = img.convert(mode)
         # Without a transform the picture goes in as it is: check its size here
@@ -373,6 +442,8 @@ class ImageFiles(torch.utils.data.Dataset):
         img = _open(self.paths[index])
         if img.mode == "P":
             img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+            img = _to_8bit(img)  # scaled, not clipped
         if self.mode is not None and img.mode != self.mode:
             img = img.convert(self.mode)
         if self.transform is None:

@@ -13,12 +13,38 @@ rectified units and for fc8 the class scores (logits).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from torch import nn
 
-__all__ = ["name_layers", "layer_names", "resolve_layer", "layer_module", "seeded"]
+from .errors import ArgumentError, LayerError
+
+__all__ = ["name_layers", "layer_names", "resolve_layer", "layer_module", "seeded", "as_module"]
+
+
+def as_module(net_or_model: Any, who: str = "this") -> nn.Module:
+    """The ``nn.Module`` of a :class:`~vizlib.Net` (its ``.model``), or the module itself.
+
+    Every routine that takes "a model" takes either, through this.
+
+    Raises:
+        ArgumentError: neither a module nor a Net (``None``, a string, a tensor...).
+
+    Example:
+        >>> m = nn.Linear(2, 2)
+        >>> as_module(m) is m
+        True
+    """
+    if isinstance(net_or_model, nn.Module):
+        return net_or_model
+    model = getattr(net_or_model, "model", None)
+    if isinstance(model, nn.Module):
+        return model
+    raise ArgumentError(
+        f"{who} needs a network: an nn.Module or a vizlib Net (vl.load(...)), not {net_or_model!r:.60} "
+        f"(type {type(net_or_model).__name__})"
+    )
 
 
 def _walk(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
@@ -114,20 +140,33 @@ def layer_names(model: nn.Module) -> list[str]:
 def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, str]:
     """Turn a paper name, a module path or a module into ``(label, module path)``.
 
+    Args:
+        model: the network (an ``nn.Module`` or a :class:`~vizlib.Net`).
+        layer: a paper name (``"c5"``), a module path (``"features.11"``) or a module of the model.
+
     Raises:
-        KeyError: the layer is unknown; the message lists the names it knows.
+        LayerError: the layer is unknown (a ``KeyError``); the message lists the names it knows
+            and the closest one.
+        ArgumentError: ``layer`` is not a string or a module (an int, ``None``...).
 
     Example:
         >>> from vizlib.models import alexnet
         >>> resolve_layer(alexnet(), "c5"), resolve_layer(alexnet(), "features.12")
         (('c5', 'features.11'), ('p5', 'features.12'))
     """
+    model = as_module(model, "resolve_layer")
+    names = getattr(model, "vizlib_layers", {})
     if isinstance(layer, nn.Module):
         for path, module in model.named_modules():
             if module is layer:
                 return _label(model, path), path
-        raise KeyError("that module is not part of this model; pass one of its submodules or a layer name")
-    names = getattr(model, "vizlib_layers", {})
+        raise LayerError("that module is not part of this model; pass one of its submodules or a layer name")
+    if not isinstance(layer, str):
+        some = ", ".join(list(names)[:4]) or ", ".join(p for p, _ in list(model.named_modules())[1:4])
+        raise ArgumentError(
+            f"a layer is a paper name, a module path or a module, not {layer!r} (type {type(layer).__name__}); "
+            f"for example {some}"
+        )
     if layer in names:
         return layer, names[layer]
     paths = dict(model.named_modules())
@@ -135,7 +174,7 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, str]:
         return _label(model, layer), layer
     known = ", ".join(names) if names else ", ".join(p for p in paths if p)
     hint = f" Did you mean {_closest(layer, list(names))!r}?" if names else ""
-    raise KeyError(f"unknown layer {layer!r} for this model. Known layers: {known}.{hint}")
+    raise LayerError(f"unknown layer {layer!r} for this model. Known layers: {known}.{hint}")
 
 
 def layer_module(model: nn.Module, layer: str | nn.Module) -> nn.Module:

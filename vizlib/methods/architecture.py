@@ -19,8 +19,11 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from ..core.args import whole_number
+from ..core.errors import ArgumentError
 from ..core.hooks import trace
-from ..core.layers import _walk
+from ..core.images import first_conv
+from ..core.layers import _walk, as_module
 from ..core.shapes import SizeStep, conv_output_size, min_input_size, output_sizes, pair as _pair, pool_output_size
 
 __all__ = [
@@ -139,7 +142,7 @@ def _macs(module: nn.Module, out_shape: torch.Size) -> int:
     return 0
 
 
-def summary(model: nn.Module, input_size: int = 224, *, in_channels: int = 3) -> Summary:
+def summary(model: nn.Module, input_size: int = 224, *, in_channels: int | None = None) -> Summary:
     """Per-layer output shape, parameters and multiply-adds, by paper name.
 
     Each row is a named layer (c1, p1, ..., fc8) and accounts for every module
@@ -148,13 +151,17 @@ def summary(model: nn.Module, input_size: int = 224, *, in_channels: int = 3) ->
     forward pass on PyTorch's ``meta`` device: no memory, no arithmetic.
 
     Args:
-        model: the network (vizlib-named, or any sequential CNN: then every
-            leaf module gets a row under its path).
+        model: the network, an ``nn.Module`` or a :class:`~vizlib.Net`
+            (vizlib-named, or any sequential CNN: then every leaf module gets
+            a row under its path).
         input_size: side of the square input.
-        in_channels: channels of the input.
+        in_channels: channels of the input (default: what the first
+            convolution takes, 1 for the bundled Fashion-MNIST nets).
 
     Raises:
         InputTooSmall: the input is smaller than the network accepts.
+        ArgumentError: ``input_size`` or ``in_channels`` not a whole number of
+            at least 1, or ``in_channels`` not what the first convolution takes.
 
     Example:
         >>> from vizlib.models import alexnet
@@ -162,6 +169,17 @@ def summary(model: nn.Module, input_size: int = 224, *, in_channels: int = 3) ->
         >>> s["c1"].output_shape, s["c1"].params
         ((64, 55, 55), 23296)
     """
+    model = as_module(model, "summary")
+    input_size = whole_number(input_size, "input_size", at_least=1)
+    conv = first_conv(model)
+    if in_channels is None:
+        in_channels = conv[1].in_channels if conv is not None else 3
+    in_channels = whole_number(in_channels, "in_channels", at_least=1)
+    if conv is not None and conv[1].in_channels != in_channels:
+        raise ArgumentError(
+            f"in_channels={in_channels}, but this network's first convolution ({conv[0]}) takes "
+            f"{conv[1].in_channels}-channel input; leave in_channels out (it is read from that convolution)"
+        )
     output_sizes(model, input_size)  # raises InputTooSmall with a clear message
     names = {p: n for n, p in getattr(model, "vizlib_layers", {}).items()}
     leaves = list(_walk(model))

@@ -47,8 +47,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..core.args import batch_size_arg, index_list, position_pairs, whole_number
 from ..core.device import on_device
-from ..core.hooks import trace
+from ..core.hooks import trace, version
 from ..core.images import _unwrap, check_image, load_image
 from ..core.layers import resolve_layer
 
@@ -237,8 +238,13 @@ class Recording:
 
         Raises:
             ValueError: channel or position out of range, conflicting arguments.
+            ArgumentError: a channel, position, ``top``, ``image`` or
+                ``batch_size`` that is not made of whole numbers (``3.7``,
+                ``True``, ``(1.6, 2.6)``), a position that is not ``(y, x)``,
+                ``batch_size=0``.
             UnsupportedLayer: a layer below ``layer`` cannot be reversed.
         """
+        _check_selection(channel, position, top, batch_size)
         label, path = self._path(layer)
         act = self._acts[path]
         shape = tuple(act.shape[1:])
@@ -292,7 +298,7 @@ class Recording:
 
         h, w = shape[1], shape[2]
         if position is not None:
-            pos = torch.as_tensor(position, dtype=torch.long).reshape(-1, 2)
+            pos = position_pairs(position)
             if len(pos) == 1:
                 pos = pos.expand(len(chans), 2)
             elif len(chans) == 1:
@@ -356,7 +362,7 @@ class Recording:
         values = act[img.to(dev), channel.to(dev), y.to(dev), x.to(dev)]
         geom = self._geometry(start, act.shape[2], act.shape[3])
         use_crop = self._crop_pays(start, geom) if crop is None else crop
-        bs = batch_size or self._auto_batch(start, geom, use_crop)
+        bs = batch_size_arg(batch_size) or self._auto_batch(start, geom, use_crop)
         chunks = range(0, len(channel), bs)
         bar = tqdm(chunks, desc=f"projecting {label}", unit="batch", disable=not _show(progress, len(chunks)))
         outs = []
@@ -418,17 +424,17 @@ class Recording:
     # ------------------------------------------------------------------ internals
 
     def _check_image_index(self, n: int) -> int:
-        if not 0 <= int(n) < self.images:
+        n = whole_number(n, "image")
+        if not 0 <= n < self.images:
             raise ValueError(f"image {n} was not recorded; this recording holds {self.images} image(s)")
-        return int(n)
+        return n
 
     def _channels(self, channel: Any, n: int, label: str) -> torch.Tensor:
         if isinstance(channel, str):
             if channel != "all":
                 raise ValueError(f"channel must be an int, a sequence of ints or 'all', not {channel!r}")
             return torch.arange(n)
-        chans = torch.as_tensor(list(channel) if isinstance(channel, range) else channel, dtype=torch.long)
-        chans = chans.reshape(-1).cpu()
+        chans = index_list(channel, "channel")
         bad = (chans < 0) | (chans >= n)
         if bad.any():
             c = int(chans[bad][0])
@@ -493,7 +499,7 @@ class Recording:
         batch_size: int | None, progress: bool | None,
     ) -> "Projection":
         per = max(int(np.prod(st.in_shape)) for st in self._steps[: start + 1]) * signal.element_size() * 4
-        bs = batch_size or int(max(1, min(256, _MEMORY_BUDGET // per)))
+        bs = batch_size_arg(batch_size) or int(max(1, min(256, _MEMORY_BUDGET // per)))
         chunks = range(0, len(signal), bs)
         bar = tqdm(chunks, desc=f"projecting {label}", unit="batch", disable=not _show(progress, len(chunks)))
         outs = [self._dn._down_full(self._steps, start, signal[i : i + bs], img[i : i + bs]) for i in bar]
@@ -508,6 +514,17 @@ class Recording:
             input_size=self.input_size, image_index=img, channel=None, position=None,
             value=flat.amax(1).detach().cpu() if flat.shape[1] else torch.zeros(len(signal)), empty=empty, kind=kind,
         )
+
+
+def _check_selection(channel: Any, position: Any, top: Any, batch_size: Any) -> None:
+    """The form of what to project (whole numbers, ``(y, x)`` pairs), checked before any forward pass;
+    the ranges need the layer's shape and are checked against the recording."""
+    if channel is not None and not isinstance(channel, str):
+        index_list(channel, "channel")
+    if position is not None:
+        position_pairs(position)
+    whole_number(top, "top", at_least=1)
+    batch_size_arg(batch_size)
 
 
 def _show(progress: bool | None, chunks: int) -> bool:
@@ -732,16 +749,25 @@ class Deconvnet:
         recorded = trace(self._net, x, keep=wanted, stop=True, on_call=_switches)
         acts = recorded.outputs
         steps: list[_Step] = []
-        prev_shape, prev_ptr, prev_path = x.shape, x.data_ptr(), "the input image"
+        prev_shape, prev_ptr, prev_version, prev_path = x.shape, x.data_ptr(), version(x), "the input image"
         for call in recorded.calls:
-            path, module, in_shape, in_ptr = call.path, call.module, call.in_shape, call.in_ptr
+            path, module, in_shape = call.path, call.module, call.in_shape
             out_shape, out_ptr, sw = call.out_shape, call.out_ptr, call.extra
             broken = None
-            if in_ptr != prev_ptr:
+            why = call.takes(prev_ptr, prev_version)
+            if why == "other":
                 broken = (
                     f"the deconvnet follows a chain of layers, and layer {path} ({_describe(module)}) does not take "
                     f"the output of {prev_path} as its input (a branch, a skip connection or a tensor operation "
                     "outside any module lies between them); project from a layer below it"
+                )
+            elif why == "in place":
+                broken = (
+                    f"the deconvnet follows a chain of layers, and the output of {prev_path} was changed in place "
+                    f"before layer {path} ({_describe(module)}) took it (an in-place tensor operation outside any "
+                    "module, such as F.relu(x, inplace=True) or a residual out += x, lies between them), so the "
+                    "way down cannot reverse it; project from a layer below it, or write the operation as a "
+                    "module (nn.ReLU) or out of place (out = out + x is refused the same way: it is a branch)"
                 )
             elif tuple(in_shape) != tuple(prev_shape):
                 if in_shape.numel() == prev_shape.numel() and in_shape[0] == prev_shape[0]:
@@ -756,7 +782,7 @@ class Deconvnet:
                 except UnsupportedLayer:
                     kind = "unsupported"
             steps.append(_Step(path, module, kind, tuple(in_shape[1:]), tuple(out_shape[1:]), sw, broken))
-            prev_shape, prev_ptr, prev_path = out_shape, out_ptr, path
+            prev_shape, prev_ptr, prev_version, prev_path = out_shape, out_ptr, call.out_version, path
         return steps, acts
 
     # ------------------------------------------------------------------ the verbs
@@ -790,6 +816,11 @@ class Deconvnet:
         Raises:
             TypeError: a keyword :meth:`Recording.project` does not take.
             ValueError: channel or position out of range.
+            ArgumentError: channel or position not whole numbers or not
+                ``(y, x)`` pairs, ``top`` or ``batch_size`` below 1 (checked
+                before the forward pass).
+            LayerError, ArgumentError: an unknown layer, or one given as an int or ``None``.
+            DeviceError: a model on the meta device (raised by the constructor).
             ImageError, InputTooSmall: the image does not fit the network.
             UnsupportedLayer: the way down crosses a layer the deconvnet cannot reverse.
 
@@ -799,6 +830,7 @@ class Deconvnet:
             >>> tuple(p.pixels.shape), p.kind
             ((1, 3, 11, 11), 'unit')
         """
+        _check_selection(channel, position, how.get("top", 1), how.get("batch_size"))
         rec = self.record(image, [layer])
         return rec.project(layer, channel, position, **how)
 

@@ -140,10 +140,11 @@ def _analyse(model: nn.Module, calls: list[Call]) -> _Chain:
                 )
         relu_below.append(relu)
     for k in range(first + 1, last + 1):  # the dense part must be a chain
-        if calls[k].in_ptr != calls[k - 1].out_ptr:
+        if calls[k].takes(calls[k - 1].out_ptr, calls[k - 1].out_version):
             raise UnsupportedLayer(
                 f"layer {label(calls[k].path)} does not take the output of {label(calls[k - 1].path)} as its input "
-                "(a branch or a tensor operation outside any module lies between them); DeNet needs a chain"
+                "(a branch, or a tensor operation outside any module, in place or not, lies between them); "
+                "DeNet needs a chain"
             )
 
     k = first - 1
@@ -168,10 +169,11 @@ def _analyse(model: nn.Module, calls: list[Call]) -> _Chain:
             f"({label(start)}) hold {int(np.prod(start_shape))} values"
         )
     for j in range(k + 1, first + 1):
-        if calls[j].in_ptr != calls[j - 1].out_ptr:
+        if calls[j].takes(calls[j - 1].out_ptr, calls[j - 1].out_version):
             raise UnsupportedLayer(
-                f"layer {label(calls[j].path)} does not take the output of {label(calls[j - 1].path)} as its input; "
-                "DeNet needs a chain from the pooled map to the dense layers"
+                f"layer {label(calls[j].path)} does not take the output of {label(calls[j - 1].path)} as its input "
+                "(unchanged: an in-place operation counts too); DeNet needs a chain from the pooled map to the "
+                "dense layers"
             )
     convs = [i for i in range(k + 1) if isinstance(calls[i].module, nn.Conv2d)]
     if convs:

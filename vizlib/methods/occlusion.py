@@ -50,6 +50,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..core.args import batch_size_arg, whole_number
 from ..core.device import on_device
 from ..core.errors import ImageError
 from ..core.hooks import Capture, leaf_modules, preserved, trace
@@ -453,8 +454,12 @@ class Occlusion:
             An :class:`OcclusionMaps`.
 
         Raises:
-            ValueError: size larger than the image, stride 0, class or map out of range.
-            ImageError, InputTooSmall: the image does not fit the network.
+            ValueError: size larger than the image, class or map out of range.
+            ArgumentError: ``size``, ``stride``, ``channel`` or ``batch_size``
+                not whole numbers, or below 1 (``batch_size=0`` is not "auto":
+                leave it out); checked before any forward pass.
+            ImageError, InputTooSmall: the image does not fit the network, or
+                has NaN or infinite pixels (the message counts them).
         """
         x = self._prepare(image)
         x = check_image(x, self.model)
@@ -487,6 +492,11 @@ class Occlusion:
         Raises:
             ImageError: images of different sizes.
         """
+        batch_size = batch_size_arg(batch_size)
+        if channel is not None:
+            channel = whole_number(channel, "channel", at_least=0)
+        size = None if size is None else whole_number(size, "size", at_least=1)
+        stride = None if stride is None else whole_number(stride, "stride", at_least=1)
         x = self._batch(images)
         n, c, h, w = x.shape
         size = _default_size(min(h, w)) if size is None else size
@@ -508,8 +518,6 @@ class Occlusion:
             npos = len(ys) * len(xs)
             keep = (n * npos * k <= KEEP_PROBABILITIES_LIMIT) if keep_probabilities is None else keep_probabilities
             bs = batch_size or self._auto_batch(per_image, c * h * w * x.element_size())
-            if bs < 1:
-                raise ValueError(f"batch_size must be at least 1, not {bs}")
             out = self._run(x, ys, xs, size, fill, tgt.to(self.device), bs, progress, keep)
 
         ny, nx = len(ys), len(xs)

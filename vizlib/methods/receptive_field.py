@@ -26,7 +26,9 @@ from torch import nn
 
 from ..core.shapes import pair as _pair, output_sizes
 from ..core.hooks import preserved
-from ..core.layers import _walk, resolve_layer
+from ..core.errors import LayerError
+from ..core.args import position_pairs, whole_number
+from ..core.layers import _walk, as_module, resolve_layer
 
 __all__ = [
     "RField",
@@ -102,6 +104,7 @@ def receptive_fields(model: nn.Module, *, all_layers: bool = False, pool_kernel:
         >>> [(r.name, r.size, r.stride) for r in receptive_fields(vgg16())][-1]
         ('p5', 212, 32)
     """
+    model = as_module(model, "receptive_fields")
     names = {p: n for n, p in getattr(model, "vizlib_layers", {}).items()}
     r, j, a = 1, 1, 0
     rows: list[RField] = []
@@ -122,19 +125,26 @@ def receptive_fields(model: nn.Module, *, all_layers: bool = False, pool_kernel:
 def receptive_field(model: nn.Module, layer: str | nn.Module) -> RField:
     """The :class:`RField` of one layer, by paper name, module path or module.
 
+    Args:
+        model: the network, an ``nn.Module`` or a :class:`~vizlib.Net`.
+        layer: paper name, module path or module.
+
     Raises:
-        KeyError: unknown layer, or a layer past the spatial part of the net.
+        LayerError: unknown layer, or a layer past the spatial part of the net
+            (a ``KeyError``).
+        ArgumentError: the layer given as an int or ``None``; a model that is neither a module nor a Net.
 
     Example:
         >>> from vizlib.models import alexnet
         >>> receptive_field(alexnet(), "c5")
         RField(name='c5', size=163, stride=16, start=-66, path='features.11')
     """
+    model = as_module(model, "receptive_field")
     label, path = resolve_layer(model, layer)
     for row in receptive_fields(model, all_layers=True):
         if row.path == path:
             return RField(label, row.size, row.stride, row.start, path)
-    raise KeyError(
+    raise LayerError(
         f"layer {label!r} is not a convolution or pooling layer in the spatial part of the network; "
         "dense layers see the whole image"
     )
@@ -163,7 +173,7 @@ def unit_box(
     """The input patch that unit ``(layer, channel, y, x)`` sees, clipped to the image.
 
     Args:
-        model: the network.
+        model: the network, an ``nn.Module`` or a :class:`~vizlib.Net`.
         layer: paper name, module path or module.
         y, x: position in the layer's feature map.
         input_size: the input image's side (or ``(height, width)``).
@@ -176,13 +186,24 @@ def unit_box(
 
     Raises:
         ValueError: position outside the map, or channel out of range.
+        ArgumentError: ``y``, ``x``, ``channel`` or ``input_size`` not whole
+            numbers (``1.5``, ``True``: not rounded), ``input_size`` not one
+            side or a ``(height, width)`` pair.
+        LayerError: unknown layer.
 
     Example:
         >>> from vizlib.models import alexnet
         >>> unit_box(alexnet(), "c1", 0, 0)
         (0, 0, 9, 9)
     """
-    h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+    model = as_module(model, "unit_box")
+    y, x = whole_number(y, "y"), whole_number(x, "x")
+    if isinstance(input_size, (tuple, list, torch.Tensor)):
+        h, w = (int(v) for v in position_pairs(input_size, "input_size")[0])
+    else:
+        h = w = whole_number(input_size, "input_size", at_least=1)
+    if channel is not None:
+        channel = whole_number(channel, "channel")
     rf = receptive_field(model, layer)
     mh, mw = _map_size(model, rf.path, h), _map_size(model, rf.path, w)
     if not (0 <= y < mh and 0 <= x < mw):
@@ -285,7 +306,10 @@ def empirical_receptive_field(
         >>> empirical_receptive_field(alexnet(), "p1").size
         (19, 19)
     """
+    model = as_module(model, "empirical_receptive_field")
     rf = receptive_field(model, layer)
+    if unit is not None:
+        unit = tuple(int(v) for v in position_pairs(unit, "unit")[0])  # type: ignore[assignment]
     with preserved(model):
         chain = _surrogate(model, rf.path)
     size = input_size or (2 * rf.size + 4 * rf.stride + 2 * abs(rf.start) + 1)

@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampl
 from tqdm.auto import tqdm
 
 from .deconvnet import Deconvnet, _windows, normalize_projection
+from ..core.args import index_list, whole_number
 from ..core.errors import NoPositiveActivation
 from ..core.device import on_device
 from ..core.batches import batches, first_tensor
@@ -78,8 +79,8 @@ class TopKMiner:
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
-        if k < 1:
-            raise ValueError(f"k must be at least 1, not {k}")
+        k = whole_number(k, "k", at_least=1)
+        channels = whole_number(channels, "channels", at_least=1)
         dev = torch.device(device) if device is not None else torch.device("cpu")
         self.k = k
         self.distinct_images = distinct_images
@@ -220,13 +221,14 @@ class TopActivations:
 
         Raises:
             ValueError: the data cannot be gone through again in the same
-                order (a one-shot iterator, a shuffling loader).
+                order (a one-shot iterator, a shuffling loader); a channel out of range.
+            ArgumentError: channels or ``batch_size`` not whole numbers.
         """
         module, _ = _unwrap(model)
         label, path = resolve_layer(module, self.layer)
         n_maps = self.values.shape[0]
-        sel = torch.arange(n_maps) if channels is None else torch.as_tensor(
-            list(channels) if isinstance(channels, range) else channels, dtype=torch.long).reshape(-1)
+        batch_size = whole_number(batch_size, "batch_size", at_least=1)
+        sel = torch.arange(n_maps) if channels is None else index_list(channels, "channel")
         bad = (sel < 0) | (sel >= n_maps)
         if bad.any():
             raise ValueError(f"channel {int(sel[bad][0])} is out of range: layer {label} has {n_maps} maps (0..{n_maps - 1})")
@@ -410,6 +412,14 @@ def top_activations(
         A :class:`TopActivations` (patches and projections come with
         :meth:`TopActivations.collect`).
 
+    Raises:
+        ArgumentError: ``k`` or ``batch_size`` not a whole number of at least 1; a layer given as an int.
+        LayerError: an unknown layer.
+        EmptyData: the data holds no images.
+        ImageError, InputTooSmall: images that do not fit the network, or with NaN or infinite pixels
+            (the message counts them and names the first image's position in the data).
+        DeviceError: ``device`` not available here, or a model on the meta device.
+
     Example:
         >>> from vizlib.models import alexnet
         >>> top = top_activations(alexnet(seed=0), "c5", torch.randn(20, 3, 67, 67), k=3, progress=False)
@@ -419,6 +429,8 @@ def top_activations(
     module, _ = _unwrap(model)
     if module is None:
         raise TypeError("top_activations needs a model")
+    k = whole_number(k, "k", at_least=1, fix="Zeiler & Fergus show k=9")
+    batch_size = whole_number(batch_size, "batch_size", at_least=1)
     label, path = resolve_layer(module, layer)
     module, dev = on_device(module, device)
     p = next(module.parameters(), None)
@@ -437,7 +449,7 @@ def top_activations(
     with preserved(module), torch.no_grad(), Capture(module, [path], stop=True) as cap:
         try:
             for batch in bar:
-                x = check_image(batch, module, batch=True).to(dev, dtype)
+                x = check_image(batch, module, batch=True, start=miner.seen if miner else 0).to(dev, dtype)
                 if input_size is None:
                     input_size = (x.shape[2], x.shape[3])
                 (output,) = cap.run(x).values()  # the pass ends at the layer
@@ -472,6 +484,9 @@ def top_patches(
     """Zeiler & Fergus, Fig. 2: the top ``k`` activations of each map with patches and projections.
 
     :func:`top_activations` followed by :meth:`TopActivations.collect`.
+
+    Raises:
+        as :func:`top_activations` (an empty dataset is refused there, before any patch is collected).
 
     Example:
         >>> top = top_patches(net, "c2", vl.ImageFiles("photos", net), channels=range(8))   # doctest: +SKIP

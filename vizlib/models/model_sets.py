@@ -28,7 +28,8 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
-from ..core.errors import WeightsUnavailable
+from ..core.device import resolve_device
+from ..core.errors import ArgumentError, WeightsUnavailable
 from ..core.net import Net
 from ..core.online import PROBE_TIMEOUT, host_reachable as _host_reachable
 from . import nets as vm
@@ -63,12 +64,14 @@ def _cache_file(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urllib.parse.urlparse(url).path)
 
 
-def _offline_message(arch: str, what: str) -> str:
+def _offline_message(arch: str, what: str, folder: str | os.PathLike[str] | None = None) -> str:
+    folder = folder if folder is not None else Path(torch.hub.get_dir()) / "checkpoints"
+    cache = "pytorchcv's model store" if arch == "zfnet" else "torch's cache"
     return (
         f"ImageNet weights for {arch} are not in the cache ({what}) and the download host "
         f"did not answer within {PROBE_TIMEOUT:.0f} s. To fix: connect to the internet once "
-        "(the weights are downloaded into torch's cache and reused), or copy the file into "
-        f"{Path(torch.hub.get_dir()) / 'checkpoints'}, or pick another model set with "
+        f"(the weights are downloaded into {cache} and reused), or copy the file into "
+        f"{folder}, or pick another model set with "
         f"{ENV_VAR}=bundled (small nets trained on Fashion-MNIST, no download) or "
         f"{ENV_VAR}=random (untrained)."
     )
@@ -169,13 +172,13 @@ def _pytorchcv_zfnet_file(download: bool) -> Path | None:
     if not download:
         return None
     if not _host_reachable(url):
-        raise WeightsUnavailable(_offline_message("zfnet", str(cached)))
+        raise WeightsUnavailable(_offline_message("zfnet", str(cached), cached.parent))
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(60)
     try:
         return Path(get_model_file(_PYTORCHCV_ZFNET, local_model_store_dir_path=str(cached.parent)))
     except Exception as exc:  # pytorchcv raises plain exceptions on failed downloads
-        raise WeightsUnavailable(_offline_message("zfnet", f"download failed: {exc}")) from exc
+        raise WeightsUnavailable(_offline_message("zfnet", f"download failed: {exc}", cached.parent)) from exc
     finally:
         socket.setdefaulttimeout(old)
 
@@ -274,15 +277,25 @@ def load(
     Raises:
         WeightsUnavailable: ImageNet weights asked for and not to be had
             (within seconds, never a hang), or bundled checkpoints missing.
+        ArgumentError: ``arch`` not a string (``None``...).
+        KeyError: an unknown architecture.
+        ValueError: an unknown model set.
+        DeviceError: ``device`` not a device name or not available here (checked before any weights are read).
 
     Example:
         >>> net = load("alexnet", "random")
         >>> net.layers[:3]
         ['c1', 'p1', 'c2']
     """
+    if not isinstance(arch, str):
+        raise ArgumentError(
+            f"arch must be the name of an architecture, one of {', '.join(map(repr, vm.ARCHITECTURES))}, "
+            f"not {arch!r} (type {type(arch).__name__}); e.g. vl.load('alexnet')"
+        )
     arch = arch.lower()
     if arch not in vm.ARCHITECTURES:
         raise KeyError(f"unknown architecture {arch!r}; choose one of {', '.join(vm.ARCHITECTURES)}")
+    target = resolve_device(device) if device is not None else torch.device("cpu")
     # one choice for every architecture, so a chapter never mixes sets
     chosen = choose_model_set(model_set)
     if chosen == "imagenet":
@@ -296,7 +309,7 @@ def load(
         net = load_bundled(arch)
     else:
         net = _load_random(arch, seed)
-    net.model.to(torch.device(device) if device is not None else torch.device("cpu"))
+    net.model.to(target)
     return net
 
 
