@@ -44,11 +44,11 @@ def device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def _check(choice: "torch.device | str", source: str | None = None) -> torch.device:
+def _check(choice: "torch.device | str | int", source: str | None = None) -> torch.device:
     """``choice`` as a device that can be computed on here, or a :class:`DeviceError` saying why not."""
     said = f"{choice!r} (from {source})" if source else repr(choice)
     fix = "unset VIZLIB_DEVICE or set it to 'cpu', 'cuda' or 'mps'" if source else "use vizlib.device() or 'cpu'"
-    if not isinstance(choice, (str, torch.device)):
+    if isinstance(choice, bool) or not isinstance(choice, (str, torch.device, int)):
         raise DeviceError(f"a device is a name like 'cpu', 'cuda' or 'cuda:1', or a torch.device, not {said} "
                           f"(a {type(choice).__name__})")
     try:

@@ -63,6 +63,8 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from ..core.args import batch_size_arg, whole_number
+from ..core.errors import EmptyData
 from ..core.batches import PreparedImages, batches, first_tensor
 from ..core.device import on_device
 from ..core.hooks import Capture, preserved
@@ -407,7 +409,10 @@ def patch_features(
             gives the number), ``n < 1``, a layer with fewer than 2 positions per
             image (its one "patch" is the whole image), no usable position,
             ``min_inside`` outside (0, 1], labels of the wrong length.
+        ArgumentError: ``n``, ``thumb`` or ``batch_size`` not a whole number of at
+            least 1 (``batch_size=0`` is not "auto"), a layer given as an int.
         KeyError: unknown layer, or a dense layer.
+        ImageError: images that do not fit the network, or NaN or infinite pixels (counted).
 
     Example:
         >>> from vizlib.models import vgg_fmnist
@@ -423,8 +428,9 @@ def patch_features(
     layers = list(layer) if many else [layer]  # type: ignore[arg-type]
     if not layers:
         raise ValueError("no layer given")
-    if int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive whole number of patches, not {n!r}")
+    n = whole_number(n, "n", at_least=1, fix="It counts the patches to keep: a positive whole number")
+    thumb = whole_number(thumb, "thumb", at_least=1)
+    batch_size = batch_size_arg(batch_size)
     if not 0 < min_inside <= 1:
         raise ValueError(f"min_inside is a share of the receptive field, in (0, 1]; got {min_inside}")
     n = int(n)
@@ -434,7 +440,8 @@ def patch_features(
         states[path] = _LayerState(label, path, receptive_field(module, path))
     n_images = _data_length(data)
     if n_images < 1:
-        raise ValueError("the data holds no images")
+        raise EmptyData("the data holds no images: pass a tensor (N, C, H, W) with N >= 1 or a dataset that is "
+                        "not empty")
     if labels is not None:
         labels = np.asarray(labels)
         if labels.shape != (n_images,):
@@ -460,7 +467,7 @@ def patch_features(
     with preserved(run), torch.no_grad(), Capture(run, list(states), stop=True) as cap:
         try:
             for x, batch_labels in bar:
-                x = check_image(x, module, batch=True).to(dev, dtype)
+                x = check_image(x, module, batch=True, start=seen).to(dev, dtype)
                 if labels is not None:
                     batch_labels = labels[seen : seen + len(x)]
                 outputs = cap.run(x)

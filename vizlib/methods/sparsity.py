@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..core.args import whole_number
 from ..core.batches import batches
 from ..core.device import on_device
 from ..core.hooks import Capture, StopForward, preserved
@@ -242,7 +243,10 @@ def layer_sparsity(
         A :class:`Sparsity` with exact integer counts.
 
     Raises:
-        KeyError: an unknown layer. ValueError: no images in the data.
+        KeyError: an unknown layer. EmptyData (a ValueError): no images in the data.
+        ArgumentError: ``batch_size`` not a whole number of at least 1; a layer given as an int.
+        ImageError: images that do not fit the network, or NaN or infinite pixels (counted).
+        DeviceError: ``device`` not available here, or a model on the meta device.
 
     Example:
         >>> from vizlib.models import alexnet_fmnist
@@ -253,6 +257,9 @@ def layer_sparsity(
     model, _ = _unwrap(net)
     if model is None:
         raise TypeError("layer_sparsity needs a network (a vizlib Net or an nn.Module)")
+    batch_size = whole_number(batch_size, "batch_size", at_least=1)
+    if isinstance(layers, str):
+        layers = [layers]
     names = list(layers) if layers is not None else conv_pool_layers(model)
     if not names:
         raise ValueError("no layers to count: name them (layers=['c1', ...]) or use a model vizlib named")
@@ -275,7 +282,7 @@ def layer_sparsity(
                    desc=f"sparsity of {label}", unit="batch", disable=not progress)
         try:
             for batch in bar:
-                x = check_image(batch, work, batch=True).to(dev, dtype)
+                x = check_image(batch, work, batch=True, start=n_images).to(dev, dtype)
                 for lab, c in counts.run(x).items():
                     zeros[lab] = zeros[lab] + c if lab in zeros else c
                     per_map[lab] = per_map.get(lab, 0) + counts.sizes[lab]
