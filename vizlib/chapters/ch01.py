@@ -63,7 +63,13 @@ def paper_nets(seed: int = 0) -> dict[str, nn.Module]:
 
 
 def layer_names_table(nets: dict[str, nn.Module]) -> Table:
-    """The papers' layer names beside the module each stands for, in AlexNet and ZFNet."""
+    """The papers' layer names beside the module each stands for, in AlexNet and ZFNet.
+
+    Example:
+        >>> from vizlib.models import alexnet, zfnet
+        >>> layer_names_table({"AlexNet": alexnet(), "ZFNet": zfnet()}).rows[0]
+        ['c1', 'features.1', 'features.1']
+    """
     return Table(["paper name", "AlexNet module", "ZFNet module"],
                  [[n, nets["AlexNet"].vizlib_layers.get(n, ""), p] for n, p in nets["ZFNet"].vizlib_layers.items()])
 
@@ -83,7 +89,13 @@ def pool_rounding(sides: Sequence[int] = (110, 26), kernel: int = 3, stride: int
 
 
 def formula_table(model: nn.Module, input_size: int) -> "Table":
-    """Vashishth's formulas worked through every convolution and pooling layer, as a table."""
+    """Vashishth's formulas worked through every convolution and pooling layer, as a table.
+
+    Example:
+        >>> from vizlib.models import zfnet
+        >>> formula_table(zfnet(), 224).rows[0][-2:]
+        ['(224 − 7 + 2·1)/2 + 1 = 110.5 → 110 (floor)', 110]
+    """
     rows = [[st.name, st.kind, st.w_in, st.f, st.p, st.s, st.formula, st.w_out] for st in output_sizes(model, input_size)]
     arch = getattr(model, "vizlib_arch", type(model).__name__)
     return Table(["layer", "type", "W1", "F", "P", "S", "W2 = (W1 − F + 2P)/S + 1", "W2"], rows,
@@ -91,7 +103,13 @@ def formula_table(model: nn.Module, input_size: int) -> "Table":
 
 
 def compare_sizes(model: nn.Module, input_size: int, paper: dict[str, int]) -> "Table":
-    """Map sides computed here beside a paper's, with a ``match`` column."""
+    """Map sides computed here beside a paper's, with a ``match`` column.
+
+    Example:
+        >>> from vizlib.models import zfnet
+        >>> all(compare_sizes(zfnet(), 224, paper_data.ZEILER_FIG3_SIZES).column("match"))
+        True
+    """
     got = {st.name: st.w_out for st in output_sizes(model, input_size)}
     missing = [n for n in paper if n not in got]
     if missing:
@@ -105,6 +123,12 @@ def compare_summaries(original: "Summary", scaled: "Summary", labels: tuple[str,
     Args:
         original, scaled: the two :class:`Summary` tables.
         labels: column labels for the two networks (default: their ``arch``).
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> t = compare_summaries(summary(alexnet()), summary(alexnet_original()), ("torchvision", "Krizhevsky"))
+        >>> t.rows[-1]
+        ['total', '', '', 61100840, '', '', 62378344]
     """
     la, lb = labels or (original.arch, scaled.arch)
     def shape(r: LayerRow | None) -> str:
@@ -145,7 +169,13 @@ def plot_summary(summaries: Summary | Sequence[Summary]) -> Figure:
 
 
 def parameter_check(summaries: dict[str, Summary]) -> Table:
-    """The parameter counts computed here beside torchvision's metadata (AlexNet, VGG-16)."""
+    """The parameter counts computed here beside torchvision's metadata (AlexNet, VGG-16).
+
+    Example:
+        >>> from vizlib.models import alexnet, vgg16
+        >>> parameter_check({"AlexNet": summary(alexnet()), "VGG-16": summary(vgg16())}).column("equal")
+        [True, True]
+    """
     meta = {"AlexNet": tvm.AlexNet_Weights.IMAGENET1K_V1, "VGG-16": tvm.VGG16_Weights.IMAGENET1K_V1}
     return Table(["network", "vizlib count", "torchvision meta", "equal"],
                  [[n, summaries[n].total_params, w.meta["num_params"], summaries[n].total_params == w.meta["num_params"]]
@@ -153,19 +183,35 @@ def parameter_check(summaries: dict[str, Summary]) -> Table:
 
 
 def parameter_shares(summaries: dict[str, Summary]) -> Table:
-    """Where the parameters and the multiply-adds are: the share of the dense layers fc6–fc8."""
+    """Where the parameters and the multiply-adds are: the share of the dense layers fc6–fc8.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> parameter_shares({"AlexNet": summary(alexnet())}).rows[0]
+        ['AlexNet', 61100840, 96.0, 714188480, 8.2]
+    """
     return Table(["network", "parameters", "% in fc6–fc8", "multiply-adds", "% of MACs in fc6–fc8"],
                  [[n, s.total_params, round(100 * s.share("fc")[0], 1), s.total_macs, round(100 * s.share("fc")[1], 1)]
                   for n, s in summaries.items()])
 
 
 def bundled_summaries() -> dict[str, Summary]:
-    """Summaries of the three small bundled designs at their own input sizes (one grey channel): arch -> Summary."""
+    """Summaries of the three small bundled designs at their own input sizes (one grey channel): arch -> Summary.
+
+    Example:
+        >>> {arch: s.input_shape for arch, s in bundled_summaries().items()}
+        {'alexnet': (1, 64, 64), 'zfnet': (1, 64, 64), 'vgg16': (1, 32, 32)}
+    """
     return {arch: summary(build(), FMNIST_INPUT_SIZE[arch], in_channels=1) for arch, build in BUNDLED_BUILDERS.items()}
 
 
 def bundled_fields_table(small: dict[str, Summary]) -> Table:
-    """The bundled nets' inputs, sizes and the field of their last pooling layer."""
+    """The bundled nets' inputs, sizes and the field of their last pooling layer.
+
+    Example:
+        >>> bundled_fields_table(bundled_summaries()).column("field of the last pooling (size/stride)")
+        ['195/32', '171/32', '212/32']
+    """
     return Table(["network", "input", "parameters", "multiply-adds", "field of the last pooling (size/stride)"],
                  [[f"{arch}-style (bundled)", FMNIST_INPUT_SIZE[arch], s.total_params, s.total_macs,
                    "{0.size}/{0.stride}".format(receptive_fields(BUNDLED_BUILDERS[arch]())[-1])]
@@ -221,6 +267,12 @@ def architecture_explorer(
             original AlexNet, untrained: the table needs no weights).
         sizes: range of the input-size slider.
         value: initial input size.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> box = architecture_explorer({"AlexNet": alexnet()}, value=128)
+        >>> [(w.description, w.value) for w in box.children[0].children]
+        [('network', 'AlexNet'), ('input', 128)]
     """
     models = nets if nets is not None else {k: b() for k, b in _builders().items()}
     pick = W.Dropdown(options=list(models), description="network")

@@ -63,6 +63,12 @@ def compare_with_paper(
     Returns:
         A :class:`~vizlib.tables.Table` with one row per paper layer and a
         ``match`` column (size and stride both equal).
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> t = compare_with_paper(alexnet(), paper_data.YU_TABLE2_ALEXNET, empirical=False, pool_kernel=2)
+        >>> t.rows[1]                         # with 2×2 pooling windows, p1 is Yu's 15/8
+        ['p1', 15, 8, 15, 8, True]
     """
     computed = {r.name: r for r in receptive_fields(model, pool_kernel=pool_kernel)}
     empirical = empirical and pool_kernel is None
@@ -84,7 +90,13 @@ def compare_with_paper(
 
 
 def receptive_field_table(model: nn.Module, *, empirical: bool = True) -> "Table":
-    """Size, stride and start of every named conv/pool layer, with the measured size beside."""
+    """Size, stride and start of every named conv/pool layer, with the measured size beside.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> receptive_field_table(alexnet()).rows[0]
+        ['c1', 11, 4, -2, 11, True]
+    """
     rows = []
     for r in receptive_fields(model):
         row: list = [r.name, r.size, r.stride, r.start]
@@ -97,7 +109,12 @@ def receptive_field_table(model: nn.Module, *, empirical: bool = True) -> "Table
 
 
 def matches(table: Table) -> int:
-    """How many rows of a :func:`compare_with_paper` table match the paper."""
+    """How many rows of a :func:`compare_with_paper` table match the paper.
+
+    Example:
+        >>> matches(Table(["layer", "match"], [["c1", True], ["p1", False]]))
+        1
+    """
     return sum(bool(v) for v in table.column("match"))
 
 
@@ -107,6 +124,11 @@ def extra_pixels(model: nn.Module, paper: dict[str, tuple[int, int]]) -> list[st
     A 3×3 pooling window adds one input pixel per pooling (of the layer's
     stride before it) over the 2×2 window Yu's numbers assume:
     ``(3 − 1)·j − (2 − 1)·j = j``, half the pooling's own stride.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> extra_pixels(alexnet(), {"p1": (15, 8)})
+        ['p1: computed 19 − paper 15 = 4; one extra pixel per pooling window so far (p1) adds 4']
     """
     real = {r.name: r for r in receptive_fields(model)}
     order = list(real)
@@ -124,6 +146,12 @@ def measured_vs_computed(nets: dict[str, nn.Module]) -> tuple[Table, int]:
 
     Returns:
         The table, and how many rows agree (same size and same clipped box).
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> table, agree = measured_vs_computed({"AlexNet": alexnet()})
+        >>> agree == len(table)
+        True
     """
     rows = []
     for name, net in nets.items():
@@ -136,7 +164,12 @@ def measured_vs_computed(nets: dict[str, nn.Module]) -> tuple[Table, int]:
 
 
 def photo(size: int = 224) -> np.ndarray:
-    """scikit-image's cat photo (Chelsea), resized and centre-cropped to ``size`` (:func:`fit_image`)."""
+    """scikit-image's cat photo (Chelsea), resized and centre-cropped to ``size`` (:func:`fit_image`).
+
+    Example:
+        >>> photo().shape, photo(64).dtype
+        ((224, 224, 3), dtype('uint8'))
+    """
     from skimage import data
 
     return fit_image(data.chelsea(), size)
@@ -146,6 +179,12 @@ def fit_image(image: Any, size: int) -> np.ndarray:
     """Resize the short side to ``size·256/224`` and centre-crop ``size`` (ImageNet-style), as uint8 HxWxC.
 
     Accepts a PIL image or an HxW / HxWxC array (uint8, or floats in [0, 1]).
+
+    Example:
+        >>> fit_image(np.zeros((300, 400, 3)), 224).shape
+        (224, 224, 3)
+        >>> int(fit_image(np.ones((50, 80)), 32).max())      # floats in [0, 1] become uint8
+        255
     """
     if not isinstance(image, Image.Image):
         arr = np.asarray(image)
@@ -181,6 +220,12 @@ def plot_receptive_field(
     Returns:
         The Figure: the image, the clipped field (solid) and, where padding
         cuts it, the unclipped field (dashed).
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> fig = plot_receptive_field(photo(), alexnet(), "c3", 6, 6)
+        >>> fig.axes[0].get_title()
+        'c3 unit (6, 6): rows 62–160, cols 62–160'
     """
     h, w = image.shape[:2]
     top, left, bottom, right = unit_box(model, layer, y, x, (h, w))
@@ -201,7 +246,14 @@ def plot_receptive_field(
 
 
 def plot_receptive_field_growth(image: np.ndarray, model: nn.Module, layers: Sequence[str]) -> Figure:
-    """The field of the centre unit of each layer, nested on one image."""
+    """The field of the centre unit of each layer, nested on one image.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> fig = plot_receptive_field_growth(photo(), alexnet(), ["c1", "c3", "c5"])
+        >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        ['c1: 11px', 'c3: 99px', 'c5: 163px']
+    """
     h, w = image.shape[:2]
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
@@ -221,7 +273,13 @@ def plot_receptive_field_growth(image: np.ndarray, model: nn.Module, layers: Seq
 
 
 def plot_units(image: np.ndarray, model: nn.Module, units: Sequence[tuple[str, int, int]]) -> Figure:
-    """Several units' fields side by side: ``units`` = ``[(layer, y, x), ...]``."""
+    """Several units' fields side by side: ``units`` = ``[(layer, y, x), ...]``.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> len(plot_units(photo(), alexnet(), [("c1", 0, 0), ("c5", 6, 6)]).axes)
+        2
+    """
     fig, axes = plt.subplots(1, len(units), figsize=(4 * len(units), 4), squeeze=False)
     for ax, (layer, y, x) in zip(axes[0], units):
         plot_receptive_field(image, model, layer, y, x, ax=ax)
@@ -230,7 +288,14 @@ def plot_units(image: np.ndarray, model: nn.Module, units: Sequence[tuple[str, i
 
 
 def receptive_field_explorer(image: np.ndarray, model: nn.Module, layer: str | None = None) -> W.Widget:
-    """Pick a layer and a unit position; see the patch the unit sees on ``image``."""
+    """Pick a layer and a unit position; see the patch the unit sees on ``image``.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> layer, y, x = receptive_field_explorer(photo(), alexnet(), "c3").children[0].children
+        >>> layer.value, y.max, x.value                  # c3's maps are 13×13 on a 224 photo
+        ('c3', 12, 6)
+    """
     names = [r.name for r in receptive_fields(model)]
     pick = W.Dropdown(options=names, value=layer or names[len(names) // 2], description="layer")
     ys = W.IntSlider(description="y", continuous_update=False)

@@ -87,6 +87,12 @@ class DeconvSteps:
         rectified: after the ReLU on the way down.
         pixels: ``(C, H, W)`` after filtering with the transposed first-layer filters.
         channel, position: which activation was projected.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> s = deconv_steps(alexnet(seed=0), torch.randn(3, 64, 64))
+        >>> s.layer, s.conv.shape, s.pooled.shape, s.switches.shape, tuple(s.pixels.shape)
+        ('p1', (15, 15), (7, 7), (15, 15), (3, 64, 64))
     """
 
     image: np.ndarray
@@ -130,6 +136,13 @@ def deconv_steps(model: nn.Module, image: torch.Tensor, channel: int | None = No
 
     Raises:
         ValueError: channel out of range, or no conv -> pool first block.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> net, x = alexnet(seed=0), torch.randn(3, 64, 64)
+        >>> steps = deconv_steps(net, x, channel=5)
+        >>> torch.allclose(steps.pixels, Deconvnet(net).project(x, steps.layer, 5, progress=False).full(0))
+        True
     """
     conv, pool, label = _first_block(model)
     if channel is not None and not 0 <= channel < conv.out_channels:
@@ -166,7 +179,13 @@ def deconv_steps(model: nn.Module, image: torch.Tensor, channel: int | None = No
 
 
 def plot_deconv_steps(steps: DeconvSteps) -> Figure:
-    """The forward block and the way down, panel by panel."""
+    """The forward block and the way down, panel by panel.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> len(plot_deconv_steps(deconv_steps(alexnet(seed=0), torch.randn(3, 64, 64))).axes)
+        6
+    """
     fig, axes = plt.subplots(1, 6, figsize=(17, 3.2))
     grey = "gray" if steps.image.ndim == 2 else None
     axes[0].imshow(steps.image, cmap=grey)
@@ -191,7 +210,15 @@ def plot_deconv_steps(steps: DeconvSteps) -> Figure:
 
 
 def plot_projection(image: np.ndarray, projection: Projection, i: int = 0) -> Figure:
-    """One projected activation: the image with the unit's field, the image patch, the projection."""
+    """One projected activation: the image with the unit's field, the image patch, the projection.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> x = torch.randn(3, 64, 64)
+        >>> fig = plot_projection(to_display(x), Deconvnet(alexnet(seed=0)).project(x, "c2", [0], progress=False))
+        >>> [ax.get_title() for ax in fig.axes][1]
+        'the patch it sees'
+    """
     top, left = (int(v) for v in projection.origin[i])
     h, w = projection.pixels.shape[-2:]
     fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
@@ -225,7 +252,15 @@ def _tile(images: Sequence[np.ndarray], n: int = 3) -> np.ndarray:
 
 
 def plot_top_grid(top: TopActivations, channels: Sequence[int] | None = None, *, per_row: int = 4) -> Figure:
-    """Zeiler Fig. 2: for each map, its top-9 projections (left) beside the patches they come from (right)."""
+    """Zeiler Fig. 2: for each map, its top-9 projections (left) beside the patches they come from (right).
+
+    Example:
+        >>> from vizlib import top_patches
+        >>> from vizlib.models import alexnet
+        >>> top = top_patches(alexnet(seed=0), "c2", torch.randn(12, 3, 64, 64), 4, [0, 1], progress=False)
+        >>> len(plot_top_grid(top, per_row=2).axes)        # per map: its projections, its patches
+        4
+    """
     if top.channels is None or top.projections is None:
         raise ValueError("this TopActivations has no patches yet: use vl.top_patches(...) or .collect(...)")
     have = [int(c) for c in top.channels]
@@ -267,7 +302,13 @@ def show_top_grids(tops: dict[str, TopActivations], *, per_row: int = 4) -> None
 
 def reconstruction_layers(model: nn.Module, every: int = 2) -> list[str]:
     """Yu Fig. 4's layers: every ``every``-th convolutional layer from the bottom, the last
-    convolution, and the last dense layer."""
+    convolution, and the last dense layer.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> reconstruction_layers(alexnet()), reconstruction_layers(alexnet(), every=3)
+        (['c1', 'c3', 'c5', 'fc8'], ['c1', 'c4', 'c5', 'fc8'])
+    """
     names = list(getattr(model, "vizlib_layers", {}))
     if not names:
         raise ValueError("the model carries no paper layer names (build it with vizlib)")
@@ -307,7 +348,14 @@ def reconstruction_rows(nets: dict[str, Any], n: int = 3) -> dict[str, tuple[np.
 
 
 def plot_reconstructions(rows: dict[str, tuple[np.ndarray, dict[str, Projection]]]) -> Figure:
-    """Whole-layer reconstructions, one row per image: the image, then one panel per layer (low to high)."""
+    """Whole-layer reconstructions, one row per image: the image, then one panel per layer (low to high).
+
+    Example:
+        >>> import vizlib as vl
+        >>> fig = plot_reconstructions(reconstruction_rows({"AlexNet": vl.load("alexnet", "bundled")}, 2))
+        >>> len(fig.axes)                        # two rows: the image, then c1, c3, c5 and fc8
+        10
+    """
     n_cols = 1 + max(len(v[1]) for v in rows.values())
     fig, axes = plt.subplots(len(rows), n_cols, figsize=(2.2 * n_cols, 2.4 * len(rows)), squeeze=False)
     for r, (title, (image, projections)) in enumerate(rows.items()):
@@ -352,7 +400,15 @@ def energy_extent(pixels: torch.Tensor, share: float = 0.9) -> float:
 
 def top_extent(top: TopActivations, share: float = 0.9) -> float:
     """Median :func:`energy_extent` of all collected top-k projections of a layer, relative to
-    the receptive-field window (positions outside the image excluded)."""
+    the receptive-field window (positions outside the image excluded).
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> net, data = alexnet(seed=0), torch.randn(6, 3, 64, 64)
+        >>> top = top_activations(net, "c1", data, k=2, progress=False).collect(net, data, [0, 3], progress=False)
+        >>> 0 < top_extent(top) <= 1
+        True
+    """
     if top.projections is None:
         raise ValueError("this TopActivations has no projections yet: use vl.top_patches(...)")
     values = []
@@ -478,6 +534,11 @@ class FeatureEvolution:
         values: ``(rows, columns)`` the strongest activation itself.
         image_index: ``(rows, columns)`` the image it comes from (a change between
             columns is one of Zeiler's "sudden jumps in appearance").
+
+    Example:
+        >>> grey = np.full((7, 7), 0.5)
+        >>> FeatureEvolution("c1", [0], [0, 5], [[grey, grey]], [[grey, grey]], np.ones((1, 2)), np.zeros((1, 2), int))
+        FeatureEvolution('c1', maps [0], epochs [0, 5])
     """
 
     layer: str
@@ -527,6 +588,13 @@ def feature_evolution(
 
     Raises:
         ValueError: no snapshots; a channel outside the layer's maps.
+
+    Example:
+        >>> from vizlib.models.bundled import load_bundled
+        >>> snaps = {e: load_bundled("zfnet", epoch=e) for e in (0, 1, 2)}
+        >>> evo = feature_evolution(snaps, "c2", example_dataset(snaps[2], limit=16), channels=[3, 7])
+        >>> evo.epochs, evo.channels, evo.values.shape
+        ([0, 1, 2], [3, 7], (2, 3))
     """
     if not snapshots:
         raise ValueError("no snapshots given: pass {epoch: net}, e.g. from vl.load_bundled(arch, epoch=e)")
@@ -577,6 +645,12 @@ def settled_maps(snapshots: dict[int, Any], layers: Sequence[str], data: Any, *,
 
     Returns:
         A :class:`~vizlib.Table`: a row per layer, a column per epoch (the last is 1 by definition).
+
+    Example:
+        >>> import vizlib as vl
+        >>> snaps = vl.load_snapshots("zfnet")
+        >>> settled_maps(snaps, ["c1"], example_dataset(snaps[max(snaps)], limit=16)).column(f"epoch {max(snaps)}")
+        [1.0]
     """
     if not snapshots:
         raise ValueError("no snapshots given: pass {epoch: net}, e.g. from vl.load_snapshots(arch)")
@@ -611,7 +685,15 @@ def settled_claim(settled: Table) -> Claim:
 
 
 def plot_feature_evolution(evo: FeatureEvolution, *, size: float = 1.1) -> Figure:
-    """Zeiler Fig. 4's block for one layer: a row per map, a column per epoch (projections)."""
+    """Zeiler Fig. 4's block for one layer: a row per map, a column per epoch (projections).
+
+    Example:
+        >>> from vizlib.models.bundled import load_bundled
+        >>> nets = {0: load_bundled("zfnet", epoch=0), 2: load_bundled("zfnet", epoch=2)}
+        >>> fig = plot_feature_evolution(feature_evolution(nets, "c1", example_dataset(nets[2], limit=16), n=3))
+        >>> len(fig.axes)                                  # 3 maps × 2 epochs
+        6
+    """
     rows, cols = len(evo.channels), len(evo.epochs)
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols + 0.8, size * rows + 0.5), squeeze=False)
     for r, c in enumerate(evo.channels):

@@ -133,6 +133,12 @@ class TsneComparison:
             (openTSNE only when installed).
         again: a second run with the default method and the same seed.
         identical: whether ``again`` equals the first run of the same method exactly.
+
+    Example:
+        >>> run = Embedding(np.zeros((4, 2)), "scikit-learn", 30.0, 0, 2, 1.0, 0.5, "(no PCA)")
+        >>> print(TsneComparison({"sklearn": run}, run, True))
+        scikit-learn 4 points, PCA to 2 dims: 0.5 s (no PCA)
+        a second run with the same seed gives the identical embedding: True
     """
 
     runs: dict[str, Embedding]

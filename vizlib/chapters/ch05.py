@@ -169,6 +169,14 @@ class OcclusionReadings:
             where (b) is lowest, over the share of the image that square covers: above 1 when
             the occluder that silences the map covers what its projection shows (``None``
             without a projection).
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> sweep = Occlusion(alexnet(seed=1, num_classes=10)).sweep(torch.rand(3, 64, 64), 32, 16, project=False,
+        ...                                                           progress=False)
+        >>> r = occlusion_readings(sweep, torch.ones(64, 64, dtype=torch.bool), name="all object")
+        >>> r.on_object, r.object_share, r.localises, r.projection_ratio      # no better than chance: all is object
+        (1.0, 1.0, False, None)
     """
 
     name: str

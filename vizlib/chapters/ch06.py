@@ -286,6 +286,12 @@ class Accuracy:
         recorded_on: what it was measured on.
         live: accuracy measured now on ``live_on``, or ``None``.
         live_on: the data of the live measurement.
+
+    Example:
+        >>> import vizlib as vl
+        >>> acc = net_accuracy(vl.load("alexnet", "bundled"))
+        >>> acc.recorded, acc.recorded_on
+        (0.8944, '10000 Fashion-MNIST test images (recorded at training)')
     """
 
     recorded: float | None

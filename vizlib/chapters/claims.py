@@ -84,6 +84,11 @@ def number(value: float | None, digits: int = 3) -> str:
 
 
 def claims_table(claims: Sequence[Claim], title: str = "The papers' claims against this run") -> Table:
-    """The claims as a table: source, claim, measured, verdict."""
+    """The claims as a table: source, claim, measured, verdict.
+
+    Example:
+        >>> claims_table([Claim.judge("Zeiler §4", "features grow", "no snapshots", None)]).rows[0][-1]
+        'not testable here'
+    """
     return Table(["source", "claim", "measured", "verdict"], [[c.source, c.claim, c.measured, c.verdict] for c in claims],
                  title)

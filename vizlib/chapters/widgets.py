@@ -20,6 +20,12 @@ def _draw(out: W.Output, draw: Callable[[], None], first: bool) -> None:
     widget used as a context manager (and ``clear_output(wait=True)``) during
     execution can stall a headless executor (nbclient) waiting for a front
     end. Later drawings, on user interaction, replace the contents normally.
+
+    Example:
+        >>> out = W.Output()
+        >>> _draw(out, lambda: print("first state"), first=True)
+        >>> out.outputs
+        ({'output_type': 'stream', 'name': 'stdout', 'text': 'first state\\n'},)
     """
     if first:
         from IPython.utils.capture import capture_output
@@ -67,7 +73,13 @@ def explorer(controls: Sequence[W.Widget], content: Callable[[], None]) -> W.Wid
 
 
 def show_figure(fig: Any) -> None:
-    """Display a matplotlib figure in an explorer's output, then close it (no second copy below the cell)."""
+    """Display a matplotlib figure in an explorer's output, then close it (no second copy below the cell).
+
+    Example:
+        >>> from vizlib.chapters.ch02 import photo, plot_units          # doctest: +SKIP
+        >>> from vizlib.models import alexnet                           # doctest: +SKIP
+        >>> show_figure(plot_units(photo(), alexnet(), [("c3", 6, 6)]))  # doctest: +SKIP
+    """
     import matplotlib.pyplot as plt
     from IPython.display import display
 
