@@ -154,6 +154,7 @@ class Case:
     call: Callable[..., Any]  # (model, net, env) -> anything
     exc: type[BaseException] | None
     words: tuple[str, ...] = ()
+    forward: bool = False  # a raising call may run the model first (streamed data: the bad image comes later)
 
 
 def dn(m: Any) -> vl.Deconvnet:
@@ -174,7 +175,7 @@ CASES = [
          vl.ImageError, ("non-finite",)),
     Case("top_activations-nan", lambda m, n, e: vl.top_activations(m, "c5", nan_data(2), k=1, batch_size=2,
                                                                    **QUIET),
-         vl.ImageError, ("1 non-finite", "image 2")),
+         vl.ImageError, ("1 non-finite", "image 2"), forward=True),
     Case("denet-nan", lambda m, n, e: vl.DeNet(m).project(nan_image()), vl.ImageError, ("non-finite",)),
     Case("patch_features-nan", lambda m, n, e: vl.patch_features(m, "c2", nan_data(1), n=10, **QUIET),
          vl.ImageError, ("non-finite", "image 1")),
@@ -198,7 +199,8 @@ CASES = [
     Case("top-0", lambda m, n, e: dn(m).project(X, "c5", 3, top=0), ArgumentError, ("top", "at least 1")),
     Case("deconvnet-batch_size-0", lambda m, n, e: dn(m).project(X, "c5", 3, batch_size=0), ArgumentError,
          ("batch_size", "at least 1")),
-    Case("deconvnet-unknown-keyword", lambda m, n, e: dn(m).project(X, "c5", 3, topp=2), TypeError, ("topp",)),
+    Case("deconvnet-unknown-keyword", lambda m, n, e: dn(m).project(X, "c5", 3, topp=2), TypeError,
+         ("topp", "whole_map")),
     Case("unit_box-float-position", lambda m, n, e: vl.unit_box(m, "c1", 1.5, 2, 64), ArgumentError,
          ("y", "1.5")),
     Case("unit_box-outside", lambda m, n, e: vl.unit_box(m, "c1", 99, 0, 64), ValueError, ("outside",)),
@@ -227,6 +229,9 @@ CASES = [
     Case("occlusion-class-out-of-range", lambda m, n, e: vl.Occlusion(m).sweep(X, 16, 16, target=10, project=False,
                                                                                **QUIET),
          ValueError, ("out of range",)),
+    Case("occlusion-class-float", lambda m, n, e: vl.Occlusion(m).sweep(X, 16, 16, target=3.7, project=False,
+                                                                        **QUIET),
+         ValueError, ("index or a category name", "3.7")),
     Case("patch_features-n-True", lambda m, n, e: vl.patch_features(m, "c2", DATA, n=True, **QUIET), ArgumentError,
          ("bool",)),
     Case("patch_features-batch_size-0", lambda m, n, e: vl.patch_features(m, "c2", DATA, n=10, batch_size=0,
@@ -234,8 +239,9 @@ CASES = [
          ArgumentError, ("batch_size",)),
     Case("layer_sparsity-batch_size-0", lambda m, n, e: vl.layer_sparsity(m, DATA, batch_size=0, **QUIET),
          ArgumentError, ("batch_size",)),
-    Case("denet-class-2.5", lambda m, n, e: vl.DeNet(m).project(X, 2.5), TypeError, ("index",)),
-    Case("denet-class-out-of-range", lambda m, n, e: vl.DeNet(m).project(X, 10), ValueError, ("out of range",)),
+    Case("denet-class-2.5", lambda m, n, e: vl.DeNet(m).project(X, 2.5), TypeError, ("index",), forward=True),
+    Case("denet-class-out-of-range", lambda m, n, e: vl.DeNet(m).project(X, 10), ValueError, ("out of range",),
+         forward=True),
     Case("denet-no-dense-layer", lambda m, n, e: vl.DeNet(module_relu_inplace()), NoDenseLayers, ("nn.Linear",)),
     # layers
     Case("layer-int", lambda m, n, e: dn(m).project(X, 5, 3), ArgumentError, ("paper name", "5", "int")),
@@ -403,6 +409,14 @@ def test_bad_input(case: Case, model: nn.Module, net: vl.Net, tmp_path: Path, mo
     model.train()  # a flag that a call could silently change
     model.features[0].weight.requires_grad_(False)
     before, before_net = _state(model), _state(net.model)
+    ours = {id(mod) for mod in [*model.modules(), *net.model.modules()]}
+    passes: list[str] = []
+
+    def count(module: nn.Module, inputs: tuple, output: Any) -> None:  # real passes, not the meta-device checks
+        if id(module) in ours and isinstance(output, torch.Tensor) and output.device.type != "meta":
+            passes.append(type(module).__name__)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(count)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -416,9 +430,12 @@ def test_bad_input(case: Case, model: nn.Module, net: vl.Net, tmp_path: Path, mo
                     assert word in message, f"{word!r} is not in the message: {message}"
                 if issubclass(case.exc, vl.VizlibError):
                     assert isinstance(info.value, vl.VizlibError)
+                if not case.forward:
+                    assert not passes, f"the error came after a forward pass ({len(passes)} module calls)"
         _same(before, _state(model))
         _same(before_net, _state(net.model))
     finally:
+        handle.remove()
         model.eval()
         model.features[0].weight.requires_grad_(True)
 

@@ -25,7 +25,8 @@ from torch import nn
 
 from .layers import resolve_layer
 
-__all__ = ["preserved", "capture", "Capture", "StopForward", "Call", "Trace", "trace", "leaf_modules", "version"]
+__all__ = ["preserved", "capture", "Capture", "StopForward", "Call", "Trace", "trace", "meta_trace", "leaf_modules",
+           "version"]
 
 
 @contextlib.contextmanager
@@ -294,3 +295,35 @@ def trace(
     if remaining:
         raise ValueError(f"layer(s) {', '.join(sorted(remaining))} were not reached by the forward pass")
     return result
+
+
+def meta_trace(model: nn.Module, input_shape: Iterable[int]) -> Trace:
+    """:func:`trace` of one image of shape ``(C, H, W)`` on PyTorch's ``meta`` device: every call's shapes
+    (and the output's), with no memory, no arithmetic and the model's own weights untouched.
+
+    The architecture summary is made from it, and methods check a channel or a position against a
+    layer's shape with it before their real forward pass.
+
+    Raises:
+        whatever the model raises on that input (a wrong number of channels, an input too small).
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten())
+        >>> [tuple(c.out_shape) for c in meta_trace(net, (1, 5, 5)).calls]
+        [(1, 2, 3, 3), (1, 2, 3, 3), (1, 18)]
+    """
+    meta = {k: torch.empty_like(v, device="meta") for k, v in model.named_parameters()}
+    meta.update({k: torch.empty_like(v, device="meta") for k, v in model.named_buffers()})
+    p = next(model.parameters(), None)
+    x = torch.empty(1, *(int(s) for s in input_shape), device="meta",
+                    dtype=p.dtype if p is not None and p.is_floating_point() else torch.float32)
+    # The caller's own hooks must not see this pass (they would get meta tensors): they are set
+    # aside for it and put back, also when it raises.
+    kept = [(m, m._forward_hooks, m._forward_pre_hooks) for m in model.modules()]
+    try:
+        for m, _, _ in kept:
+            m._forward_hooks, m._forward_pre_hooks = type(m._forward_hooks)(), type(m._forward_pre_hooks)()
+        return trace(model, x, run=lambda m, inp: torch.func.functional_call(m, meta, (inp,)))
+    finally:
+        for m, hooks, pre in kept:
+            m._forward_hooks, m._forward_pre_hooks = hooks, pre

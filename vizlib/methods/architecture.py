@@ -21,7 +21,7 @@ from torch import nn
 
 from ..core.args import whole_number
 from ..core.errors import ArgumentError
-from ..core.hooks import trace
+from ..core.hooks import meta_trace
 from ..core.images import first_conv
 from ..core.layers import _walk, as_module
 from ..core.shapes import SizeStep, conv_output_size, min_input_size, output_sizes, pair as _pair, pool_output_size
@@ -183,10 +183,7 @@ def summary(model: nn.Module, input_size: int = 224, *, in_channels: int | None 
     output_sizes(model, input_size)  # raises InputTooSmall with a clear message
     names = {p: n for n, p in getattr(model, "vizlib_layers", {}).items()}
     leaves = list(_walk(model))
-    meta_params = {k: torch.empty_like(v, device="meta") for k, v in model.named_parameters()}
-    meta_params.update({k: torch.empty_like(v, device="meta") for k, v in model.named_buffers()})
-    x = torch.empty(1, in_channels, input_size, input_size, device="meta")
-    calls = trace(model, x, run=lambda m, inp: torch.func.functional_call(m, meta_params, (inp,))).calls
+    calls = meta_trace(model, (in_channels, input_size, input_size)).calls
     shapes = {c.path: c.out_shape for c in calls}
     macs = {c.path: _macs(c.module, c.out_shape) for c in calls}
 

@@ -49,11 +49,11 @@ from tqdm.auto import tqdm
 
 from ..core.args import batch_size_arg, index_list, position_pairs, whole_number
 from ..core.device import on_device
-from ..core.hooks import trace, version
+from ..core.hooks import meta_trace, trace, version
 from ..core.images import _unwrap, check_image, load_image
 from ..core.layers import resolve_layer
 
-from ..core.errors import UnsupportedLayer, NoPositiveActivation
+from ..core.errors import ArgumentError, UnsupportedLayer, NoPositiveActivation
 
 __all__ = [
     "Deconvnet",
@@ -298,7 +298,8 @@ class Recording:
 
         h, w = shape[1], shape[2]
         if position is not None:
-            pos = position_pairs(position)
+            pos = _in_range(label, shape, None, position)[1]
+            assert pos is not None
             if len(pos) == 1:
                 pos = pos.expand(len(chans), 2)
             elif len(chans) == 1:
@@ -307,13 +308,6 @@ class Recording:
                 raise ValueError(
                     f"give one position for all channels, one channel for all positions, or one position per "
                     f"channel; got {len(chans)} channels and {len(pos)} positions"
-                )
-            bad = (pos[:, 0] < 0) | (pos[:, 0] >= h) | (pos[:, 1] < 0) | (pos[:, 1] >= w)
-            if bad.any():
-                y, x = pos[bad.nonzero()[0, 0]].tolist()
-                raise ValueError(
-                    f"position (y={y}, x={x}) is outside layer {label}'s {h}×{w} feature maps; "
-                    f"use 0 <= y < {h} and 0 <= x < {w}"
                 )
             ch = chans.repeat(len(imgs))
             ys, xs = pos[:, 0].repeat(len(imgs)), pos[:, 1].repeat(len(imgs))
@@ -431,16 +425,10 @@ class Recording:
 
     def _channels(self, channel: Any, n: int, label: str) -> torch.Tensor:
         if isinstance(channel, str):
-            if channel != "all":
-                raise ValueError(f"channel must be an int, a sequence of ints or 'all', not {channel!r}")
+            _check_selection(channel, None, 1, None)
             return torch.arange(n)
-        chans = index_list(channel, "channel")
-        bad = (chans < 0) | (chans >= n)
-        if bad.any():
-            c = int(chans[bad][0])
-            what = "units" if len(self._acts[self._labels.get(label, label)].shape) == 2 else "feature maps"
-            raise ValueError(f"channel {c} is out of range: layer {label} has {n} {what} (0..{n - 1})")
-        return chans
+        shape = tuple(self._acts[self._labels.get(label, label)].shape[1:])
+        return _in_range(label, shape, channel, None)[0]  # type: ignore[return-value]
 
     def _start(self, path: str) -> int:
         idx = [i for i, st in enumerate(self._steps) if st.path == path]
@@ -516,15 +504,54 @@ class Recording:
         )
 
 
+#: The keywords :meth:`Deconvnet.project` passes on to :meth:`Recording.project`.
+_PROJECT_KEYWORDS = frozenset({"top", "whole_map", "mask", "image", "crop", "batch_size", "progress"})
+
+
 def _check_selection(channel: Any, position: Any, top: Any, batch_size: Any) -> None:
     """The form of what to project (whole numbers, ``(y, x)`` pairs), checked before any forward pass;
     the ranges need the layer's shape and are checked against the recording."""
-    if channel is not None and not isinstance(channel, str):
+    if isinstance(channel, str):
+        if channel != "all":
+            raise ValueError(f"channel must be an int, a sequence of ints or 'all', not {channel!r}")
+    elif channel is not None:
         index_list(channel, "channel")
     if position is not None:
         position_pairs(position)
     whole_number(top, "top", at_least=1)
     batch_size_arg(batch_size)
+
+
+def _in_range(label: str, shape: tuple[int, ...], channel: Any,
+              position: Any) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Channels and positions checked against a layer's per-image shape, ``(C, H, W)`` or ``(F,)``.
+
+    Returns:
+        The channels and the ``(P, 2)`` positions as long tensors (``None`` where not given).
+
+    Raises:
+        ValueError: a channel or a position outside the layer (the message gives the valid range).
+    """
+    chans = pos = None
+    n = shape[0]
+    if channel is not None and not isinstance(channel, str):
+        chans = index_list(channel, "channel")
+        bad = (chans < 0) | (chans >= n)
+        if bad.any():
+            what = "units" if len(shape) == 1 else "feature maps"
+            raise ValueError(f"channel {int(chans[bad][0])} is out of range: layer {label} has {n} {what} "
+                             f"(0..{n - 1})")
+    if position is not None and len(shape) == 3:
+        pos = position_pairs(position)
+        h, w = shape[1], shape[2]
+        bad = (pos[:, 0] < 0) | (pos[:, 0] >= h) | (pos[:, 1] < 0) | (pos[:, 1] >= w)
+        if bad.any():
+            y, x = pos[bad.nonzero()[0, 0]].tolist()
+            raise ValueError(
+                f"position (y={y}, x={x}) is outside layer {label}'s {h}×{w} feature maps; "
+                f"use 0 <= y < {h} and 0 <= x < {w}"
+            )
+    return chans, pos
 
 
 def _show(progress: bool | None, chunks: int) -> bool:
@@ -724,9 +751,7 @@ class Deconvnet:
         Raises:
             ImageError, InputTooSmall: the image does not fit the network.
         """
-        if not isinstance(image, torch.Tensor):
-            image = load_image(image, self.model, transform=self.transform)
-        x = check_image(image, self.model, batch=batch)
+        x = self._prepare(image, batch)
         p = next(self._net.parameters(), None)
         x = x.to(self.device, p.dtype if p is not None else x.dtype)
         if isinstance(layers, (str, nn.Module)):
@@ -743,6 +768,23 @@ class Deconvnet:
             labels[label] = path
         steps, acts = self._forward(x, set(labels.values()))
         return Recording(self, steps, acts, labels, x.shape[0], (x.shape[2], x.shape[3]))
+
+    def _prepare(self, image: Any, batch: bool = False) -> torch.Tensor:
+        if not isinstance(image, torch.Tensor):
+            image = load_image(image, self.model, transform=self.transform)
+        return check_image(image, self.model, batch=batch)
+
+    def _check_before(self, x: torch.Tensor, layer: str | nn.Module, channel: Any, position: Any) -> None:
+        """Channel and position against the layer's shape, from a pass on the meta device (no forward
+        pass, no memory), so that a number out of range is refused before any work."""
+        label, path = resolve_layer(self.model, layer)
+        try:
+            calls = meta_trace(self.model, tuple(x.shape[1:])).calls
+        except Exception:  # a model the meta device cannot run: the recording checks the same after its pass
+            return
+        shapes = [tuple(int(v) for v in c.out_shape[1:]) for c in calls if c.path == path and c.out_shape]
+        if len(shapes) == 1:
+            _in_range(label, shapes[0], channel, position)
 
     def _forward(self, x: torch.Tensor, wanted: set[str]) -> tuple[list[_Step], dict[str, torch.Tensor]]:
         """One traced forward pass up to the last wanted layer: the chain of steps and the kept activations."""
@@ -814,7 +856,7 @@ class Deconvnet:
             A :class:`Projection`.
 
         Raises:
-            TypeError: a keyword :meth:`Recording.project` does not take.
+            ArgumentError: a keyword :meth:`Recording.project` does not take (a ``TypeError``).
             ValueError: channel or position out of range.
             ArgumentError: channel or position not whole numbers or not
                 ``(y, x)`` pairs, ``top`` or ``batch_size`` below 1 (checked
@@ -830,8 +872,14 @@ class Deconvnet:
             >>> tuple(p.pixels.shape), p.kind
             ((1, 3, 11, 11), 'unit')
         """
+        unknown = sorted(set(how) - _PROJECT_KEYWORDS)
+        if unknown:
+            raise ArgumentError(f"project() got an unexpected keyword argument {unknown[0]!r}; it takes "
+                                f"{', '.join(sorted(_PROJECT_KEYWORDS))} (see Recording.project)")
         _check_selection(channel, position, how.get("top", 1), how.get("batch_size"))
-        rec = self.record(image, [layer])
+        x = self._prepare(image)
+        self._check_before(x, layer, channel, position)
+        rec = self.record(x, [layer])
         return rec.project(layer, channel, position, **how)
 
     def project_layers(self, image: Any, layers: Iterable[str | nn.Module]) -> dict[str, Projection]:

@@ -53,7 +53,7 @@ from tqdm.auto import tqdm
 from ..core.args import batch_size_arg, whole_number
 from ..core.device import on_device
 from ..core.errors import ImageError
-from ..core.hooks import Capture, leaf_modules, preserved, trace
+from ..core.hooks import Capture, leaf_modules, meta_trace, preserved, trace
 from ..core.images import _unwrap, check_image, load_image
 from ..core.layers import resolve_layer
 
@@ -498,6 +498,7 @@ class Occlusion:
         size = None if size is None else whole_number(size, "size", at_least=1)
         stride = None if stride is None else whole_number(stride, "stride", at_least=1)
         x = self._batch(images)
+        self._check_before(x, channel, targets)
         n, c, h, w = x.shape
         size = _default_size(min(h, w)) if size is None else size
         stride = max(1, size // 4) if stride is None else stride
@@ -551,6 +552,21 @@ class Occlusion:
         return self._dn.project(image, self.path, int(channel))
 
     # ------------------------------------------------------------------ internals
+
+    def _check_before(self, x: torch.Tensor, channel: int | None, targets: Any) -> None:
+        """The map and the classes against the network's shapes, from a pass on the meta device (no
+        memory, no arithmetic), so that a number out of range is refused before any forward pass."""
+        try:
+            t = meta_trace(self.model, tuple(x.shape[1:]))
+        except Exception:  # a model the meta device cannot run: the same checks follow the unoccluded pass
+            return
+        if channel is not None:
+            maps = [int(c.out_shape[1]) for c in t.calls if c.path == self.path and len(c.out_shape) > 1]
+            if maps and not 0 <= channel < maps[0]:
+                m = maps[0]
+                raise ValueError(f"map {channel} is out of range: layer {self.layer} has {m} maps (0..{m - 1})")
+        if targets is not None and isinstance(t.output, torch.Tensor) and t.output.ndim == 2:
+            self._targets(targets, len(x), torch.zeros(len(x), t.output.shape[1]))
 
     def _targets(self, targets: Any, n: int, base_logits: torch.Tensor) -> torch.Tensor:
         k = base_logits.shape[1]

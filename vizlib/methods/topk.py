@@ -326,15 +326,11 @@ def _is_map_dataset(data: Any) -> bool:
 
 def _fetch(data: Any, needed: list[int], batch_size: int) -> Iterator[tuple[list[int], torch.Tensor]]:
     """The images at the given positions of the data's order, ``batch_size`` at a time."""
+    _check_reiterable(data)
     getter = None
     if isinstance(data, torch.Tensor):
         getter = lambda i: data[i]  # noqa: E731
     elif isinstance(data, DataLoader):
-        if isinstance(data.sampler, RandomSampler):
-            raise ValueError(
-                "this DataLoader shuffles, so going through it again would give other images: "
-                "mine and collect with shuffle=False"
-            )
         if isinstance(data.sampler, SequentialSampler) and _is_map_dataset(data.dataset):
             getter = lambda i: first_tensor(data.dataset[i])  # noqa: E731
     elif _is_map_dataset(data):
@@ -344,11 +340,6 @@ def _fetch(data: Any, needed: list[int], batch_size: int) -> Iterator[tuple[list
             ids = needed[s : s + batch_size]
             yield from _same_size(ids, [getter(i) for i in ids])
         return
-    if iter(data) is data:
-        raise ValueError(
-            "the data is a one-shot iterator (a generator), so the images holding the top activations cannot "
-            "be fetched again: pass a tensor, a dataset or a DataLoader (shuffle=False), or a list of batches"
-        )
     want = set(needed)
     ids: list[int] = []
     imgs: list[torch.Tensor] = []
@@ -366,6 +357,20 @@ def _fetch(data: Any, needed: list[int], batch_size: int) -> Iterator[tuple[list
             break
     if ids:
         yield from _same_size(ids, imgs)
+
+
+def _check_reiterable(data: Any) -> None:
+    """Refuse data that cannot be gone through twice in the same order (collecting goes back to it)."""
+    if isinstance(data, DataLoader) and isinstance(data.sampler, RandomSampler):
+        raise ValueError(
+            "this DataLoader shuffles, so going through it again would give other images: "
+            "mine and collect with shuffle=False"
+        )
+    if not isinstance(data, (torch.Tensor, Dataset, DataLoader)) and hasattr(data, "__iter__") and iter(data) is data:
+        raise ValueError(
+            "the data is a one-shot iterator (a generator), so the images holding the top activations cannot "
+            "be fetched again: pass a tensor, a dataset or a DataLoader (shuffle=False), or a list of batches"
+        )
 
 
 def _same_size(ids: list[int], imgs: list[torch.Tensor]) -> Iterator[tuple[list[int], torch.Tensor]]:
@@ -486,13 +491,15 @@ def top_patches(
     :func:`top_activations` followed by :meth:`TopActivations.collect`.
 
     Raises:
-        as :func:`top_activations` (an empty dataset is refused there, before any patch is collected).
+        as :func:`top_activations` (an empty dataset is refused there, before any patch is collected);
+        ValueError: data that cannot be gone through twice (a generator, a shuffling loader), before mining.
 
     Example:
         >>> top = top_patches(net, "c2", vl.ImageFiles("photos", net), channels=range(8))   # doctest: +SKIP
         >>> top.patch_images(0)[0].shape                                                     # doctest: +SKIP
         (51, 51, 3)
     """
+    _check_reiterable(data)  # before mining: collecting goes through the data again
     top = top_activations(model, layer, data, k, distinct_images=distinct_images, device=device,
                           batch_size=batch_size, progress=progress)
     return top.collect(model, data, channels, device=device, progress=progress)
