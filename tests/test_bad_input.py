@@ -139,6 +139,16 @@ def check_float(net: vl.Net) -> None:
     assert x.std() > 0.1
 
 
+class MixedSizes(torch.utils.data.Dataset):
+    """Three images, the last one larger: the error must name the dataset's index."""
+
+    def __len__(self) -> int:
+        return 3
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return torch.zeros(1, 70 if i == 2 else 64, 70 if i == 2 else 64), 0
+
+
 def text_file(tmp: Path) -> Path:
     p = tmp / "notes.png"
     p.write_text("not a picture")
@@ -239,7 +249,10 @@ CASES = [
          ArgumentError, ("batch_size",)),
     Case("layer_sparsity-batch_size-0", lambda m, n, e: vl.layer_sparsity(m, DATA, batch_size=0, **QUIET),
          ArgumentError, ("batch_size",)),
-    Case("denet-class-2.5", lambda m, n, e: vl.DeNet(m).project(X, 2.5), TypeError, ("index",), forward=True),
+    Case("denet-class-2.5", lambda m, n, e: vl.DeNet(m).project(X, 2.5), ArgumentError, ("index", "2.5")),
+    Case("denet-class-True", lambda m, n, e: vl.DeNet(m).project(X, [1, True]), TypeError, ("True",)),
+    Case("denet-class-unknown-name", lambda m, n, e: vl.DeNet(n).project(X, "Sneakers"), ValueError,
+         ("unknown class", "Sneaker")),
     Case("denet-class-out-of-range", lambda m, n, e: vl.DeNet(m).project(X, 10), ValueError, ("out of range",),
          forward=True),
     Case("denet-no-dense-layer", lambda m, n, e: vl.DeNet(module_relu_inplace()), NoDenseLayers, ("nn.Linear",)),
@@ -312,6 +325,8 @@ CASES = [
     Case("batches-empty", lambda m, n, e: list(vl.batches(DATA[:0])), EmptyData, ("no images",)),
     Case("batches-mixed-sizes", lambda m, n, e: list(vl.batches([torch.zeros(1, 64, 64), torch.zeros(1, 70, 70)])),
          ValueError, ("mixes image sizes", "item 1")),
+    Case("top_activations-mixed-sizes-dataset", lambda m, n, e: vl.top_activations(m, "c5", MixedSizes(), **QUIET),
+         ValueError, ("mixes image sizes", "item 2", "(1, 70, 70)")),
     Case("batches-not-data", lambda m, n, e: list(vl.batches(3)), TypeError, ("cannot read images",)),
     Case("top_patches-generator", lambda m, n, e: vl.top_patches(m, "c5", (b for b in DATA.split(2)), k=1, **QUIET),
          ValueError, ("one-shot",)),

@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.errors import NoDenseLayers, UnsupportedLayer
+from ..core.errors import ArgumentError, NoDenseLayers, UnsupportedLayer
 from ..core.hooks import Call, trace
 from ..core.images import _unwrap, check_image, load_image
 from ..core.layers import resolve_layer
@@ -333,31 +333,7 @@ class DeNetRecording:
             return w.detach().cpu().to(torch.float32), [None] * len(w)
         if target is None:
             target = self.predicted(image)
-        if isinstance(target, (str, bytes)) or not isinstance(target, Iterable) or (
-                isinstance(target, torch.Tensor) and target.ndim == 0):
-            items = [target]
-        else:
-            items = list(target)
-        if not items:
-            raise ValueError("target is empty: name at least one class")
-        idx: list[int] = []
-        for t in items:
-            if isinstance(t, torch.Tensor):
-                t = t.item()
-            if isinstance(t, str):
-                idx.append(self._dn._class_index(t))
-                continue
-            if isinstance(t, bool) or _floatlike(t) or not isinstance(t, (int, np.integer)):
-                raise TypeError(
-                    f"a class must be given by its index (an int) or its name, not {t!r}; "
-                    "for a weighting of classes pass weights=..."
-                )
-            if not 0 <= int(t) < k:
-                raise ValueError(
-                    f"class {int(t)} is out of range: the output layer {self._chain.dense_labels[-1]} "
-                    f"has {k} classes (0..{k - 1})"
-                )
-            idx.append(int(t))
+        idx = self._dn._class_indices(target, self._chain)
         v = torch.zeros(len(idx), k)
         v[torch.arange(len(idx)), torch.tensor(idx)] = 1.0
         return v, list(idx)
@@ -498,6 +474,37 @@ class DeNet:
         near = difflib.get_close_matches(name, self.categories, n=3)
         raise ValueError(f"unknown class {name!r}" + (f"; did you mean {', '.join(map(repr, near))}?" if near else ""))
 
+    def _class_indices(self, target: Any, chain: _Chain | None) -> list[int]:
+        """Class indices from a class, a name or several; in range when ``chain`` is given (the type
+        checks need no forward pass, so :meth:`project` makes them first)."""
+        if isinstance(target, (str, bytes)) or not isinstance(target, Iterable) or (
+                isinstance(target, torch.Tensor) and target.ndim == 0):
+            items = [target]
+        else:
+            items = list(target)
+        if not items:
+            raise ValueError("target is empty: name at least one class")
+        idx: list[int] = []
+        for t in items:
+            if isinstance(t, torch.Tensor):
+                t = t.item()
+            if isinstance(t, str):
+                idx.append(self._class_index(t))
+                continue
+            if isinstance(t, bool) or _floatlike(t) or not isinstance(t, (int, np.integer)):
+                raise ArgumentError(
+                    f"a class must be given by its index (an int) or its name, not {t!r}; "
+                    "for a weighting of classes pass weights=..."
+                )
+            if chain is not None and not 0 <= int(t) < chain.classes:
+                k = chain.classes
+                raise ValueError(
+                    f"class {int(t)} is out of range: the output layer {chain.dense_labels[-1]} "
+                    f"has {k} classes (0..{k - 1})"
+                )
+            idx.append(int(t))
+        return idx
+
     def chain(self, input_shape: Sequence[int]) -> _Chain:
         """The dense layers and the pooled map below them, for inputs of shape ``(C, H, W)`` (cached)."""
         key = tuple(int(s) for s in input_shape)
@@ -580,11 +587,22 @@ class DeNet:
             options: ``weights``, ``top``, ``rectify``, ``eps``, ``batch_size``,
                 ``progress``, as for :meth:`DeNetRecording.project`.
 
+        Raises:
+            ArgumentError: a class given as neither an index nor a name (``2.5``,
+                ``True``; a ``TypeError``), before any forward pass.
+            ValueError: an unknown class name, a class index out of range.
+            ImageError, InputTooSmall: the image does not fit the network, or
+                has NaN or infinite pixels (the message counts them).
+            UnsupportedLayer: a layer DeNet cannot go back through, or an
+                in-place operation between its layers.
+
         Example:
             >>> from vizlib.models import zfnet_fmnist
             >>> DeNet(zfnet_fmnist(seed=0)).project(torch.randn(1, 64, 64), [1, 2], rectify=True).target
             [1, 2]
         """
+        if target is not None:
+            self._class_indices(target, None)  # its form, before any forward pass
         return self.record(image).project(target, **options)
 
     @torch.no_grad()
