@@ -59,11 +59,12 @@ def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d] | None:
     return None
 
 
-def _unwrap(net_or_model: Any) -> tuple[nn.Module | None, Callable[[Any], torch.Tensor] | None]:
-    """A :class:`~vizlib.Net` gives its model and transform; a module gives itself."""
-    if net_or_model is None:
+def _unwrap(net_or_model: Any, need: str = "") -> tuple[nn.Module | None, Callable[[Any], torch.Tensor] | None]:
+    """A :class:`~vizlib.Net` gives its model and transform; a module gives itself; ``None`` gives
+    nothing, unless the routine named by ``need`` needs a model (then an ArgumentError)."""
+    if net_or_model is None and not need:
         return None, None
-    model = as_module(net_or_model, "vizlib")
+    model = as_module(net_or_model, need or "vizlib")
     return model, (None if model is net_or_model else getattr(net_or_model, "transform", None))
 
 

@@ -505,9 +505,7 @@ def correspondence(
         ValueError: fewer than two images, shapes that do not match, a part
             centre outside the image, an empty object, ``draws < 2``.
     """
-    model, _ = _unwrap(net)
-    if model is None:
-        raise TypeError("correspondence needs a model (an nn.Module or a vizlib Net)")
+    model, _ = _unwrap(net, need="correspondence")
     x = check_image(images, model, batch=True)
     n, c, h, w = x.shape
     if n < 2:

@@ -720,9 +720,7 @@ class Deconvnet:
     """
 
     def __init__(self, model: Any, *, device: torch.device | str | None = None) -> None:
-        module, transform = _unwrap(model)
-        if module is None:
-            raise TypeError("Deconvnet needs a model (an nn.Module or a vizlib Net)")
+        module, transform = _unwrap(model, need="Deconvnet")
         self.model: nn.Module = module
         self.transform = transform
         self._net, self.device = on_device(module, device)

@@ -440,9 +440,7 @@ class DeNet:
     """
 
     def __init__(self, model: Any, *, device: torch.device | str | None = None) -> None:
-        module, transform = _unwrap(model)
-        if module is None:
-            raise TypeError("DeNet needs a model (an nn.Module or a vizlib Net)")
+        module, transform = _unwrap(model, need="DeNet")
         if not any(isinstance(m, nn.Linear) for m in module.modules()):
             raise NoDenseLayers(
                 f"DeNet starts from the class scores of a dense output layer, and this {type(module).__name__} has "

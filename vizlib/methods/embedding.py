@@ -319,9 +319,7 @@ def available_patches(
         >>> available_patches(vgg_fmnist(seed=0), "c5_3", 1500, 32)
         6000
     """
-    module, _ = _unwrap(net)
-    if module is None:
-        raise TypeError("available_patches needs a network (a vizlib Net or an nn.Module)")
+    module, _ = _unwrap(net, need="available_patches")
     size = input_size if input_size is not None else getattr(net, "input_size", None)
     if size is None:
         raise ValueError("give the input size (the network alone does not fix it)")
@@ -421,9 +419,7 @@ def patch_features(
         >>> p.features.shape, p.map_size, p.rfield.size
         ((40, 24), (16, 16), 10)
     """
-    module, _ = _unwrap(net)
-    if module is None:
-        raise TypeError("patch_features needs a network (a vizlib Net or an nn.Module)")
+    module, _ = _unwrap(net, need="patch_features")
     many = not isinstance(layer, (str, nn.Module))
     layers = list(layer) if many else [layer]  # type: ignore[arg-type]
     if not layers:

@@ -354,9 +354,7 @@ class Occlusion:
         std: Sequence[float] | None = None,
         device: torch.device | str | None = None,
     ) -> None:
-        module, transform = _unwrap(net)
-        if module is None:
-            raise TypeError("Occlusion needs a model (an nn.Module or a vizlib Net)")
+        module, transform = _unwrap(net, need="Occlusion")
         self.model: nn.Module = module
         self.transform = transform
         self.categories: list[str] | None = list(net.categories) if hasattr(net, "categories") else None

@@ -254,9 +254,7 @@ def layer_sparsity(
         >>> s.layers[:3], s.images
         (['c1', 'p1', 'c2'], 8)
     """
-    model, _ = _unwrap(net)
-    if model is None:
-        raise TypeError("layer_sparsity needs a network (a vizlib Net or an nn.Module)")
+    model, _ = _unwrap(net, need="layer_sparsity")
     batch_size = whole_number(batch_size, "batch_size", at_least=1)
     if isinstance(layers, str):
         layers = [layers]

@@ -431,9 +431,7 @@ def top_activations(
         >>> top.values.shape, top.image_index.shape
         (torch.Size([256, 3]), torch.Size([256, 3]))
     """
-    module, _ = _unwrap(model)
-    if module is None:
-        raise TypeError("top_activations needs a model")
+    module, _ = _unwrap(model, need="top_activations")
     k = whole_number(k, "k", at_least=1, fix="Zeiler & Fergus show k=9")
     batch_size = whole_number(batch_size, "batch_size", at_least=1)
     label, path = resolve_layer(module, layer)
