@@ -191,6 +191,7 @@ CASES = [
          vl.ImageError, ("non-finite", "image 1")),
     Case("layer_sparsity-nan", lambda m, n, e: vl.layer_sparsity(m, nan_data(0), **QUIET), vl.ImageError,
          ("non-finite",)),
+    Case("check_image-huge-but-finite", lambda m, n, e: vl.check_image(torch.full((1, 64, 64), 3e38), m), None),
     Case("load_image-float-nan", lambda m, n, e: vl.load_image(picture_float(nan=True), n), vl.ImageError,
          ("1 non-finite",)),
     # numbers checked, not coerced

@@ -711,6 +711,11 @@ class Deconvnet:
             device is named, a copy of the model is moved there: the model
             itself is never moved).
 
+    Raises:
+        ArgumentError: ``model`` is neither a module nor a Net.
+        DeviceError: ``device`` is not a device name or not available here, or
+            the model lives on the meta device (before any copy).
+
     Example:
         >>> from vizlib.models import alexnet
         >>> dn = Deconvnet(alexnet(seed=0))

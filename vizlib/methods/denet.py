@@ -430,6 +430,8 @@ class DeNet:
 
     Raises:
         NoDenseLayers: the model has no ``nn.Linear`` layer.
+        ArgumentError: ``model`` is neither a module nor a Net.
+        DeviceError: ``device`` is not available here, or the model lives on the meta device.
 
     Example:
         >>> from vizlib.models import zfnet_fmnist

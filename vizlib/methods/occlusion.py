@@ -336,6 +336,12 @@ class Occlusion:
         device: where to compute (default: where the model lives; another
             device gets a copy of the model, the model itself is never moved).
 
+    Raises:
+        ArgumentError: ``net`` is neither a module nor a Net; a layer given as an int.
+        LayerError: an unknown layer.
+        DeviceError: ``device`` is not a device name or not available here, or
+            the model lives on the meta device (before any copy).
+
     Example:
         >>> from vizlib.models import alexnet
         >>> occ = Occlusion(alexnet(seed=0, num_classes=10))
@@ -489,6 +495,7 @@ class Occlusion:
 
         Raises:
             ImageError: images of different sizes.
+            ArgumentError, ValueError: as for :meth:`sweep` (checked before any forward pass).
         """
         batch_size = batch_size_arg(batch_size)
         if channel is not None:
