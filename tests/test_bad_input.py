@@ -285,6 +285,10 @@ CASES = [
          ("nn.Module or a vizlib Net", "'alexnet'")),
     Case("patch_features-None", lambda m, n, e: vl.patch_features(None, "c2", DATA), ArgumentError,
          ("needs a network",)),
+    Case("min_input_size-Net", lambda m, n, e: vl.min_input_size(n), None),
+    Case("output_sizes-Net", lambda m, n, e: vl.output_sizes(n, 64), None),
+    Case("Capture-Net", lambda m, n, e: vl.Capture(n, ["c1"]).__enter__().remove(), None),
+    Case("trace-Net", lambda m, n, e: vl.trace(n, X.unsqueeze(0), keep=["features.0"]), None),
     Case("deconvnet-Net", lambda m, n, e: vl.Deconvnet(n).project(X, "c5", 3), None),
     # images: PIL modes, channels, sizes, files
     Case("load_image-16-bit", lambda m, n, e: check_16bit(n), None),

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 from torch import nn
 
-from .layers import resolve_layer
+from .layers import as_module, resolve_layer
 
 __all__ = ["preserved", "capture", "Capture", "StopForward", "Call", "Trace", "trace", "meta_trace", "leaf_modules",
            "version"]
@@ -44,6 +44,7 @@ def preserved(model: nn.Module, *, eval: bool = True) -> Iterator[nn.Module]:
         >>> m[1].training
         True
     """
+    model = as_module(model, "preserved")
     modes = [(m, m.training) for m in model.modules()]
     grads = [(p, p.requires_grad) for p in model.parameters()]
     try:
@@ -82,6 +83,7 @@ class Capture:
 
     def __init__(self, model: nn.Module, layers: Iterable[str | nn.Module], *, detach: bool = True,
                  stop: bool = False) -> None:
+        model = as_module(model, "Capture")
         self.model = model
         self.detach = detach
         self.stop = stop
@@ -251,6 +253,7 @@ def trace(
         >>> [c.path for c in t.calls], tuple(t.outputs["1"].shape)
         (['0', '1', '2'], (1, 2, 3, 3))
     """
+    model = as_module(model, "trace")
     result = Trace()
     remaining = set(keep)
     before: dict[str, int] = {}  # the input's version as the module got it (an in-place module bumps it)

@@ -19,7 +19,7 @@ from fractions import Fraction
 from torch import nn
 
 from .errors import InputTooSmall
-from .layers import _walk
+from .layers import _walk, as_module
 
 __all__ = ["SizeStep", "output_sizes", "min_input_size", "conv_output_size", "pool_output_size", "pair"]
 
@@ -88,6 +88,7 @@ def output_sizes(model: nn.Module, input_size: int, *, until: str | None = None)
         >>> [s.w_out for s in output_sizes(zfnet(), 224)]
         [110, 55, 26, 13, 13, 13, 13, 6]
     """
+    model = as_module(model, "output_sizes")
     names = {p: n for n, p in getattr(model, "vizlib_layers", {}).items()}
     conv_names: dict[str, str] = {}
     # a convolution's paper name sits on its ReLU; give it to the convolution too
@@ -137,6 +138,7 @@ def min_input_size(model: nn.Module, limit: int = 4096) -> int:
         >>> min_input_size(alexnet())
         63
     """
+    model = as_module(model, "min_input_size")
     lo, hi = 1, limit
     while lo < hi:
         mid = (lo + hi) // 2
