@@ -375,6 +375,9 @@ CASES = [
     # the chain of modules: in place or not, a break is refused
     Case("chain-F.relu-inplace", lambda m, n, e: vl.Deconvnet(InplaceFunctional().eval()).project(
         torch.randn(1, 20, 20), "c2", 0), vl.UnsupportedLayer, ("changed in place", "F.relu", "project from a layer")),
+    Case("chain-F.relu-inplace-in-inference-mode", lambda m, n, e: _in_inference_mode(
+        lambda: vl.Deconvnet(InplaceFunctional().eval()).project(torch.randn(1, 20, 20), "c2", 0)),
+        vl.UnsupportedLayer, ("changed in place",)),
     Case("chain-residual-+=", lambda m, n, e: vl.Deconvnet(Residual(True).eval()).project(
         torch.randn(1, 20, 20), "c3", 0), vl.UnsupportedLayer, ("changed in place", "out += x")),
     Case("chain-residual-out-of-place", lambda m, n, e: vl.Deconvnet(Residual(False).eval()).project(
@@ -389,8 +392,22 @@ CASES = [
     Case("deconvnet-valid", lambda m, n, e: dn(m).project(X, "c5", [0, 1], (1, 1)), None),
     Case("deconvnet-numpy-int", lambda m, n, e: dn(m).project(X, "c5", np.int64(3)), None),
     Case("top_activations-valid", lambda m, n, e: vl.top_activations(m, "c5", DATA, k=2, **QUIET), None),
+    Case("deconvnet-valid-in-inference-mode", lambda m, n, e: _in_inference_mode(
+        lambda: dn(m).project(X, "c5", 3)), None),
+    Case("top_patches-valid", lambda m, n, e: vl.top_patches(m, "c2", DATA, k=2, channels=[0, 1], **QUIET), None),
+    Case("denet-valid", lambda m, n, e: vl.DeNet(m).project(X, [1, 2]), None),
+    Case("patch_features-valid", lambda m, n, e: vl.patch_features(m, "c2", DATA, n=12, **QUIET), None),
+    Case("layer_sparsity-valid", lambda m, n, e: vl.layer_sparsity(n, DATA, **QUIET), None),
+    Case("empirical_receptive_field-valid", lambda m, n, e: vl.empirical_receptive_field(m, "p1"), None),
+    Case("summary-valid", lambda m, n, e: vl.summary(m, 64), None),
+    Case("occlusion-valid-with-projection", lambda m, n, e: vl.Occlusion(n).sweep(X, 16, 16, **QUIET), None),
     Case("occlusion-valid", lambda m, n, e: vl.Occlusion(m).sweep(X, 16, 16, project=False, **QUIET), None),
 ]
+
+
+def _in_inference_mode(call: Callable[[], Any]) -> Any:
+    with torch.inference_mode():
+        return call()
 
 
 def _summary_channels(s: Any, channels: int) -> None:

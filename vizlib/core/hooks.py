@@ -283,7 +283,7 @@ def trace(
         return hook
 
     handles: list[torch.utils.hooks.RemovableHandle] = []
-    with preserved(model), torch.no_grad():
+    with preserved(model), torch.inference_mode(False), torch.no_grad():  # tensors with version counters
         try:
             for path, module in leaf_modules(model):
                 handles.append(module.register_forward_pre_hook(pre_for(path)))
