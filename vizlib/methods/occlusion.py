@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 
 from ..core.args import batch_size_arg, whole_number
 from ..core.device import on_device
-from ..core.errors import ImageError
+from ..core.errors import ArgumentError, ImageError
 from ..core.hooks import Capture, leaf_modules, meta_trace, preserved, trace
 from ..core.images import _unwrap, check_image, load_image
 from ..core.layers import resolve_layer
@@ -127,6 +127,7 @@ def occluder_fill(
 
     Raises:
         ValueError: lengths that do not match the channels, a zero std.
+        ArgumentError: a NaN or infinite grey, mean or std.
 
     Example:
         >>> occluder_fill(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)).tolist()
@@ -153,6 +154,10 @@ def occluder_fill(
             raise ValueError(f"{name} has {len(t)} values but the images have {c} channels")
     if bool((s_t == 0).any()):
         raise ValueError("std must not be zero")
+    for name, t in (("mean", m_t), ("std", s_t), ("grey", g_t)):
+        if not bool(torch.isfinite(t).all()):
+            raise ArgumentError(f"{name} must be finite numbers, not {t.tolist()}: a NaN occluder makes every "
+                                "occluded score NaN")
     return ((g_t - m_t) / s_t).expand(c).clone()
 
 
