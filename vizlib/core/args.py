@@ -46,6 +46,10 @@ def whole_number(value: Any, name: str, *, at_least: int | None = None, below: i
     Raises:
         ArgumentError: a bool, a fractional or non-finite float, a string or any other kind of
             value, or a number out of range (the message gives the range).
+
+    Example:
+        >>> whole_number(3.0, "k", at_least=1)
+        3
     """
     tail = f". {fix}" if fix else ""
     if isinstance(value, (bool, np.bool_)):

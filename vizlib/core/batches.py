@@ -102,6 +102,11 @@ def first_tensor(item: Any) -> torch.Tensor:
 
     Raises:
         TypeError: the item holds no tensor (a dataset without ``ToTensor()``).
+
+    Example:
+        >>> import torch
+        >>> first_tensor((torch.zeros(1, 28, 28), 7)).shape
+        torch.Size([1, 28, 28])
     """
     if isinstance(item, (tuple, list)) and item:
         item = item[0]

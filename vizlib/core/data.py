@@ -215,6 +215,12 @@ def find_fashion_mnist(split: str = "test", root: str | os.PathLike[str] | None 
     Looks in ``root`` (else ``$VIZLIB_FASHION_MNIST``), then Debian's
     ``/usr/share/datasets/fashion-mnist``, then torchvision's download folder
     (``~/.cache/vizlib/FashionMNIST/raw``). Returns ``None`` when none has them.
+
+    Example:
+        >>> from vizlib.core.data import find_fashion_mnist
+        >>> found = find_fashion_mnist("test")
+        >>> found is None or found[0].name.startswith("t10k-images")
+        True
     """
     if split not in _FILES:
         raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
@@ -310,6 +316,13 @@ def make_sample(test: ImageSet, per_class: int = 150, seed: int = 0) -> ImageSet
 
     Returns:
         The sample, with ``indices`` its positions in ``test``.
+
+    Example:
+        >>> import vizlib as vl
+        >>> from vizlib.core.data import make_sample
+        >>> small = make_sample(vl.fashion_mnist_sample(), per_class=2)
+        >>> len(small), len(small.indices)
+        (20, 20)
     """
     rng = np.random.default_rng(seed)
     picked = [
@@ -322,7 +335,13 @@ def make_sample(test: ImageSet, per_class: int = 150, seed: int = 0) -> ImageSet
 
 
 def save_sample(sample: ImageSet, path: str | os.PathLike[str] = SAMPLE_PATH) -> Path:
-    """Write a sample as a compressed ``.npz`` (images, labels, indices, classes)."""
+    """Write a sample as a compressed ``.npz`` (images, labels, indices, classes).
+
+    Example:
+        >>> from vizlib.core.data import fashion_mnist_test, make_sample, save_sample
+        >>> save_sample(make_sample(fashion_mnist_test()), "sample.npz")     # doctest: +SKIP
+        PosixPath('sample.npz')
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     indices = sample.indices if sample.indices is not None else np.arange(len(sample))
@@ -378,7 +397,14 @@ def fashion_mnist_test(root: str | os.PathLike[str] | None = None, *, download: 
 
 
 def imagenet_categories() -> list[str]:
-    """The 1000 ImageNet category names, from torchvision's AlexNet weights metadata."""
+    """The 1000 ImageNet category names, from torchvision's AlexNet weights metadata.
+
+    Example:
+        >>> from vizlib.core.data import imagenet_categories
+        >>> names = imagenet_categories()
+        >>> len(names), names[0]
+        (1000, 'tench')
+    """
     from torchvision.models import AlexNet_Weights
 
     return list(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
@@ -392,6 +418,12 @@ class DemoImage:
         name: the ``skimage.data`` function that returns it.
         imagenet_index: index into the 1000 ImageNet categories.
         note: what in the photo the category refers to.
+
+    Example:
+        >>> from vizlib.core.data import demo_image
+        >>> record, pixels = demo_image("chelsea")
+        >>> record.imagenet_index, record.category
+        (281, 'tabby')
     """
 
     name: str
@@ -440,7 +472,13 @@ def demo_images() -> list[tuple[DemoImage, np.ndarray]]:
 
 
 def demo_image(name: str) -> tuple[DemoImage, np.ndarray]:
-    """One demo photo by its ``skimage.data`` name (``"chelsea"``, ``"coffee"``, ...)."""
+    """One demo photo by its ``skimage.data`` name (``"chelsea"``, ``"coffee"``, ...).
+
+    Example:
+        >>> from vizlib.core.data import demo_image
+        >>> demo_image("coffee")[1].shape
+        (400, 600, 3)
+    """
     for d in DEMO_IMAGES:
         if d.name == name:
             return d, d.image()

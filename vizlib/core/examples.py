@@ -70,6 +70,12 @@ class ExampleImage:
         mask: ``H x W`` bool in the picture's own pixels, True on the object
             (``None``: no object region known).
         index: its index in the dataset it comes from (Fashion-MNIST test set), if any.
+
+    Example:
+        >>> from vizlib.core.examples import fashion_examples
+        >>> shirt = fashion_examples(1)[0]
+        >>> shirt.category, shirt.index, shirt.image.shape
+        ('T-shirt/top', 35, (28, 28))
     """
 
     name: str
@@ -109,6 +115,11 @@ def fashion_examples(n: int = 3, *, classes: Sequence[int] | None = None, data: 
 
     Raises:
         ValueError: ``n`` below 1, or more images of a class asked for than the data holds.
+
+    Example:
+        >>> from vizlib.core.examples import fashion_examples
+        >>> [e.category for e in fashion_examples(2)]
+        ['T-shirt/top', 'Trouser']
     """
     data = data if data is not None else fashion_mnist_sample()
     order = list(range(len(data.classes)) if classes is None else classes)
@@ -142,6 +153,11 @@ def photo_examples(names: Sequence[str] | None = None, n: int | None = None, *,
 
     Raises:
         ValueError: more photos asked for than vizlib ships.
+
+    Example:
+        >>> from vizlib.core.examples import photo_examples
+        >>> [(e.name, e.label) for e in photo_examples(n=2)]
+        [('chelsea', 281), ('coffee', 967)]
     """
     names = list(names) if names is not None else [d.name for d in DEMO_IMAGES]
     if n is not None:
@@ -180,7 +196,15 @@ def example_images(net: Any, n: int = 3, *, classes: Sequence[int] | None = None
 
 
 class ExampleDataset(torch.utils.data.Dataset):
-    """Raw images prepared on the fly with a network's transform: items are ``(tensor, label)``."""
+    """Raw images prepared on the fly with a network's transform: items are ``(tensor, label)``.
+
+    Example:
+        >>> import vizlib as vl
+        >>> from vizlib.core.examples import example_dataset
+        >>> image, label = example_dataset(vl.load("alexnet", "bundled"), limit=4)[0]
+        >>> image.shape, label
+        (torch.Size([1, 64, 64]), 6)
+    """
 
     def __init__(self, images: list[np.ndarray] | np.ndarray, labels: list[int] | np.ndarray, net: Any,
                  description: str) -> None:
@@ -210,6 +234,12 @@ def example_dataset(net: Any, limit: int | None = None) -> ExampleDataset:
     Args:
         net: the network (its model set decides the images, its transform prepares them).
         limit: use at most this many images.
+
+    Example:
+        >>> import vizlib as vl
+        >>> from vizlib.core.examples import example_dataset
+        >>> example_dataset(vl.load("alexnet", "bundled"), limit=4)
+        ExampleDataset(4 images: Fashion-MNIST test sample committed with vizlib (150 per class), first 4)
     """
     if len(net.mean) == 1:
         s = fashion_mnist_sample()

@@ -143,16 +143,37 @@ class Capture:
 
 def capture(model: nn.Module, layers: Iterable[str | nn.Module], *, detach: bool = True,
             stop: bool = False) -> Capture:
-    """Shorthand for :class:`Capture`."""
+    """Shorthand for :class:`Capture`.
+
+    Example:
+        >>> import torch
+        >>> from vizlib.models import alexnet_fmnist
+        >>> net = alexnet_fmnist()
+        >>> with capture(net, ["c1"]) as cap:
+        ...     _ = net(torch.zeros(1, 1, 64, 64))
+        >>> cap["c1"].shape
+        torch.Size([1, 32, 16, 16])
+    """
     return Capture(model, layers, detach=detach, stop=stop)
 
 
 class StopForward(Exception):
-    """Raised inside a forward hook to end a forward pass once the needed layers are done."""
+    """Raised inside a forward hook to end a forward pass once the needed layers are done.
+
+    Example:
+        >>> issubclass(StopForward, Exception)
+        True
+    """
 
 
 def leaf_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
-    """The modules without children, with their paths, in registration order."""
+    """The modules without children, with their paths, in registration order.
+
+    Example:
+        >>> from vizlib.models import alexnet_fmnist
+        >>> [path for path, _ in leaf_modules(alexnet_fmnist())][:3]
+        ['features.0', 'features.1', 'features.2']
+    """
     for path, module in model.named_modules():
         if path and not list(module.children()):
             yield path, module
@@ -174,6 +195,13 @@ class Call:
             (``F.relu(x, inplace=True)``, ``out += x``) keeps the address but
             bumps the version, and breaks the chain as much.
         extra: what ``on_call`` returned for this call.
+
+    Example:
+        >>> import torch
+        >>> from vizlib.models import alexnet_fmnist
+        >>> first = trace(alexnet_fmnist(), torch.zeros(1, 1, 64, 64)).calls[0]
+        >>> first.path, first.out_shape
+        ('features.0', torch.Size([1, 32, 16, 16]))
     """
 
     path: str
@@ -204,7 +232,15 @@ class Call:
 
 
 def version(t: torch.Tensor) -> int:
-    """A tensor's version counter (bumped by every in-place operation); ``-1`` for tensors without one."""
+    """A tensor's version counter (bumped by every in-place operation); ``-1`` for tensors without one.
+
+    Example:
+        >>> import torch
+        >>> x = torch.zeros(2)
+        >>> _ = x.add_(1)
+        >>> version(x)
+        1
+    """
     try:
         return int(t._version)
     except (RuntimeError, AttributeError):  # inference-mode tensors have no version counter
@@ -214,7 +250,15 @@ def version(t: torch.Tensor) -> int:
 @dataclass
 class Trace:
     """The calls of one forward pass, the outputs kept on the way, and what the model returned
-    (``None`` when the pass was stopped early; see :func:`trace`)."""
+    (``None`` when the pass was stopped early; see :func:`trace`).
+
+    Example:
+        >>> import torch
+        >>> from vizlib.models import alexnet_fmnist
+        >>> t = trace(alexnet_fmnist(), torch.zeros(1, 1, 64, 64))
+        >>> len(t.calls) > 10, t.output.shape
+        (True, torch.Size([1, 10]))
+    """
 
     calls: list[Call] = field(default_factory=list)
     outputs: dict[str, torch.Tensor] = field(default_factory=dict)

@@ -52,7 +52,14 @@ _MODE_NAMES = {"L": "greyscale", "LA": "greyscale with alpha", "RGBA": "RGBA", "
 
 
 def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d] | None:
-    """The first ``Conv2d`` of a model (its path and the module), or ``None``."""
+    """The first ``Conv2d`` of a model (its path and the module), or ``None``.
+
+    Example:
+        >>> from vizlib.models import alexnet_fmnist
+        >>> path, conv = first_conv(alexnet_fmnist())
+        >>> path, conv.in_channels
+        ('features.0', 1)
+    """
     for path, module in model.named_modules():
         if isinstance(module, nn.Conv2d):
             return path, module

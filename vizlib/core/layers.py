@@ -116,7 +116,17 @@ def _attach(model: nn.Module, scheme: str, arch: str) -> nn.Module:
 
 
 class seeded:
-    """Seed torch's global generator for a block, then restore its state."""
+    """Seed torch's global generator for a block, then restore its state.
+
+    Example:
+        >>> import torch
+        >>> with seeded(0):
+        ...     a = torch.rand(1)
+        >>> with seeded(0):
+        ...     b = torch.rand(1)
+        >>> bool(a == b)
+        True
+    """
 
     def __init__(self, seed: int | None) -> None:
         self.seed = seed
@@ -133,7 +143,13 @@ class seeded:
 
 
 def layer_names(model: nn.Module) -> list[str]:
-    """The paper names a model carries (empty for a model vizlib did not build)."""
+    """The paper names a model carries (empty for a model vizlib did not build).
+
+    Example:
+        >>> from vizlib.models import alexnet_fmnist
+        >>> layer_names(alexnet_fmnist())[:4]
+        ['c1', 'p1', 'c2', 'p2']
+    """
     return list(getattr(model, "vizlib_layers", {}))
 
 
@@ -178,7 +194,13 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, str]:
 
 
 def layer_module(model: nn.Module, layer: str | nn.Module) -> nn.Module:
-    """The module behind a paper name or a module path."""
+    """The module behind a paper name or a module path.
+
+    Example:
+        >>> from vizlib.models import alexnet_fmnist
+        >>> layer_module(alexnet_fmnist(), "features.0")
+        Conv2d(1, 32, kernel_size=(11, 11), stride=(4, 4), padding=(5, 5))
+    """
     _, path = resolve_layer(model, layer)
     return model.get_submodule(path)
 

@@ -19,6 +19,10 @@ def host_reachable(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
     the probe asks for the file's headers. It runs in a daemon thread so that
     even a stalled name lookup or handshake cannot hold the caller longer than
     ``timeout``. ``VIZLIB_OFFLINE=1`` skips it.
+
+    Example:
+        >>> host_reachable("https://download.pytorch.org/models/")      # doctest: +SKIP
+        True
     """
     if os.environ.get("VIZLIB_OFFLINE"):
         return False

@@ -25,19 +25,35 @@ __all__ = ["SizeStep", "output_sizes", "min_input_size", "conv_output_size", "po
 
 
 def conv_output_size(w1: int, f: int, p: int, s: int, dilation: int = 1) -> Fraction:
-    """Vashishth's ``(W1 - F + 2P)/S + 1`` as an exact fraction (not yet rounded)."""
+    """Vashishth's ``(W1 - F + 2P)/S + 1`` as an exact fraction (not yet rounded).
+
+    Example:
+        >>> conv_output_size(224, 11, 2, 4)
+        Fraction(221, 4)
+    """
     f_eff = dilation * (f - 1) + 1
     return Fraction(w1 - f_eff + 2 * p, s) + 1
 
 
 def pool_output_size(w1: int, f: int, s: int, p: int = 0) -> Fraction:
-    """Vashishth's ``(W1 - F)/S + 1`` (with ``2P`` added when the pool pads), exact."""
+    """Vashishth's ``(W1 - F)/S + 1`` (with ``2P`` added when the pool pads), exact.
+
+    Example:
+        >>> pool_output_size(55, 3, 2)
+        Fraction(27, 1)
+    """
     return Fraction(w1 - f + 2 * p, s) + 1
 
 
 @dataclass
 class SizeStep:
-    """One convolution or pooling layer worked through with the formula."""
+    """One convolution or pooling layer worked through with the formula.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> output_sizes(alexnet(), 224)[0].formula
+        '(224 − 11 + 2·2)/4 + 1 = 55.25 → 55 (floor)'
+    """
 
     path: str
     name: str
@@ -61,6 +77,15 @@ class SizeStep:
 
 
 def pair(v: int | tuple[int, ...]) -> int:
+    """One side of a square kernel, stride or padding, given as an int or as a tuple of equal ints.
+
+    Raises:
+        ValueError: a tuple of unequal sides (a non-square kernel, stride or padding).
+
+    Example:
+        >>> pair((3, 3)), pair(2)
+        (3, 2)
+    """
     if isinstance(v, tuple):
         if len(set(v)) != 1:
             raise ValueError(f"non-square kernel/stride/padding {v} is not supported here")
