@@ -46,7 +46,12 @@ def _stem(arch: str, variant: str | None) -> str:
 
 
 def checkpoint_path(arch: str, variant: str | None = None, epoch: int | None = None) -> Path:
-    """The ``.pt`` file of a bundled net (``epoch``: one of its snapshots)."""
+    """The ``.pt`` file of a bundled net (``epoch``: one of its snapshots).
+
+    Example:
+        >>> checkpoint_path("zfnet", epoch=5).name
+        'zfnet_fmnist_epoch05.pt'
+    """
     stem = _stem(arch, variant)
     return CHECKPOINT_DIR / (f"{stem}_epoch{epoch:02d}.pt" if epoch is not None else f"{stem}.pt")
 
@@ -56,6 +61,11 @@ def bundled_record(arch: str, variant: str | None = None) -> dict[str, Any]:
 
     Raises:
         CheckpointError: the record is missing or is not valid JSON.
+
+    Example:
+        >>> record = bundled_record("alexnet")
+        >>> record["arch"], record["epochs"]
+        ('alexnet', 16)
     """
     path = CHECKPOINT_DIR / f"{_stem(arch, variant)}.json"
     try:
@@ -67,7 +77,12 @@ def bundled_record(arch: str, variant: str | None = None) -> dict[str, Any]:
 
 
 def bundled_snapshots(arch: str, variant: str | None = None) -> list[int]:
-    """Epochs at which snapshots of a bundled net ship (empty when none)."""
+    """Epochs at which snapshots of a bundled net ship (empty when none).
+
+    Example:
+        >>> bundled_snapshots("zfnet"), bundled_snapshots("vgg16")
+        ([0, 1, 2, 5, 10], [])
+    """
     try:
         rec = bundled_record(arch, variant)
     except CheckpointError:
@@ -76,7 +91,12 @@ def bundled_snapshots(arch: str, variant: str | None = None) -> list[int]:
 
 
 def bundled_checkpoint_available(arch: str, variant: str | None = None) -> bool:
-    """Whether the checkpoint file of a bundled net ships with this copy."""
+    """Whether the checkpoint file of a bundled net ships with this copy.
+
+    Example:
+        >>> bundled_checkpoint_available("alexnet", "norenorm")
+        True
+    """
     return checkpoint_path(arch, variant).is_file()
 
 

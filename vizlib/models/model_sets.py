@@ -78,7 +78,12 @@ def _offline_message(arch: str, what: str, folder: str | os.PathLike[str] | None
 
 
 def imagenet_available(arch: str, *, probe: bool = True) -> bool:
-    """Whether ImageNet weights for ``arch`` can be had now (cached, or reachable)."""
+    """Whether ImageNet weights for ``arch`` can be had now (cached, or reachable).
+
+    Example:
+        >>> imagenet_available("vgg16")          # doctest: +SKIP
+        False
+    """
     if arch in _TV_WEIGHTS:
         url = _TV_WEIGHTS[arch].url
         return _cache_file(url).exists() or (probe and _host_reachable(url))
@@ -205,7 +210,12 @@ def load_pytorchcv_zfnet(path: str | os.PathLike[str]) -> nn.Module:
 # --------------------------------------------------------------------------- Bundled
 
 def bundled_available(arch: str) -> bool:
-    """Whether a trained bundled checkpoint for ``arch`` ships with this copy."""
+    """Whether a trained bundled checkpoint for ``arch`` ships with this copy.
+
+    Example:
+        >>> bundled_available("zfnet")
+        True
+    """
     return arch in BUNDLED_BUILDERS and bundled_checkpoint_available(arch)
 
 

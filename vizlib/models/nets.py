@@ -135,6 +135,11 @@ def alexnet_original(*, num_classes: int = 1000, seed: int | None = None) -> nn.
     5x5 padding 2; 384, 384, 256 filters 3x3 padding 1; pooling; fc 4096,
     4096, classes. (torchvision's AlexNet is the later "one weird trick"
     variant: 64-192-384-256-256 filters, padding 2 in layer 1, no LRN.)
+
+    Example:
+        >>> import torch
+        >>> alexnet_original(seed=0)(torch.zeros(1, 3, 227, 227)).shape
+        torch.Size([1, 1000])
     """
     with _seeded(seed):
         features = nn.Sequential(

@@ -149,6 +149,10 @@ def pixel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[float, float]:
 
     Computed from a histogram of the 256 grey levels, a chunk of images at a
     time, so no float copy of the dataset is made.
+
+    Example:
+        >>> pixel_stats(np.array([[[0, 255]]], np.uint8))
+        (0.5, 0.5)
     """
     counts = np.zeros(256, dtype=np.int64)
     for start in range(0, len(images), chunk):
@@ -175,6 +179,11 @@ def augment(images: torch.Tensor, generator: torch.Generator, *, pad: int = 2, f
 
     Returns:
         ``B x H x W``, same dtype.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> augment(torch.zeros(4, 28, 28, dtype=torch.uint8), g).shape
+        torch.Size([4, 28, 28])
     """
     b, h, w = images.shape
     padded = F.pad(images, (pad, pad, pad, pad)) if pad else images
@@ -268,6 +277,11 @@ class TrainConfig:
         seed: seed of the initialisation, shuffling, augmentation and dropout.
         snapshots: epochs after which to save a snapshot (0: before training).
         limit: train on only this many images (tests, quick looks).
+
+    Example:
+        >>> config = TrainConfig(epochs=2, snapshots=(0, 1))
+        >>> config.batch_size, config.lr
+        (128, 0.01)
     """
 
     epochs: int = 10
@@ -291,7 +305,13 @@ class TrainConfig:
 
 @dataclass
 class EpochRecord:
-    """One epoch of training: mean training loss and accuracy, validation loss and accuracy."""
+    """One epoch of training: mean training loss and accuracy, validation loss and accuracy.
+
+    Example:
+        >>> history = train(net, train_set, preprocess, TrainConfig(epochs=1))    # doctest: +SKIP
+        >>> last = history.epochs[-1]                                            # doctest: +SKIP
+        >>> print(f"epoch {last.epoch}: lr {last.lr}, validation accuracy {last.val_accuracy:.2%}")  # doctest: +SKIP
+    """
 
     epoch: int
     train_loss: float
@@ -305,7 +325,13 @@ class EpochRecord:
 
 @dataclass
 class History:
-    """What :func:`train` did, epoch by epoch."""
+    """What :func:`train` did, epoch by epoch.
+
+    Example:
+        >>> history = train(net, train_set, preprocess)            # doctest: +SKIP
+        >>> len(history.epochs)                                    # doctest: +SKIP
+        10
+    """
 
     epochs: list[EpochRecord] = field(default_factory=list)
     steps: int = 0
@@ -314,7 +340,17 @@ class History:
 
 @dataclass
 class Evaluation:
-    """Loss and accuracy of a model on a labelled set."""
+    """Loss and accuracy of a model on a labelled set.
+
+    Example:
+        >>> import vizlib as vl
+        >>> from vizlib.core.data import make_sample
+        >>> from vizlib.models import alexnet_fmnist
+        >>> result = evaluate(alexnet_fmnist(seed=0), make_sample(vl.fashion_mnist_sample(), per_class=2),
+        ...                   Preprocess(64, 0.286, 0.353), device="cpu")
+        >>> result.total, 0 <= result.accuracy <= 1
+        (20, True)
+    """
 
     loss: float
     accuracy: float
@@ -379,6 +415,13 @@ def train(
 
     Returns:
         A :class:`History`.
+
+    Example:
+        >>> import vizlib as vl
+        >>> from vizlib.models import alexnet_fmnist
+        >>> net = alexnet_fmnist(seed=0)
+        >>> history = train(net, vl.fashion_mnist(), Preprocess(64, 0.286, 0.353),  # doctest: +SKIP
+        ...                 TrainConfig(epochs=1))
     """
     from tqdm.auto import tqdm
 
@@ -462,6 +505,12 @@ def evaluate(
 
     Args:
         device: where to compute (default: where the model's parameters are).
+
+    Example:
+        >>> import vizlib as vl
+        >>> from vizlib.models import alexnet_fmnist
+        >>> print(evaluate(alexnet_fmnist(), vl.fashion_mnist_test(), Preprocess(64, 0.286, 0.353)))  # doctest: +SKIP
+        accuracy ... % (.../10000), loss ...
     """
     dev = resolve_device(device, model)
     images = torch.from_numpy(np.ascontiguousarray(data.images))
@@ -496,6 +545,12 @@ def save_checkpoint(
     Args:
         half: store the weights as float16 (for the small epoch snapshots);
             :func:`load_checkpoint` turns them back into float32.
+
+    Example:
+        >>> import vizlib as vl
+        >>> save_checkpoint(net, "alexnet.pt", arch="alexnet", preprocess=Preprocess(64, 0.286, 0.353),
+        ...                 classes=vl.fashion_mnist_sample().classes, epoch=16)      # doctest: +SKIP
+        PosixPath('alexnet.pt')
     """
     dtype = torch.float16 if half else torch.float32
     payload = {
@@ -516,7 +571,13 @@ def save_checkpoint(
 
 
 def sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file."""
+    """Hex SHA-256 of a file.
+
+    Example:
+        >>> from vizlib.models.bundled import checkpoint_path
+        >>> len(sha256(checkpoint_path("alexnet")))
+        64
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -540,6 +601,13 @@ def load_checkpoint(path: str | os.PathLike[str], *, expected_sha256: str | None
         CheckpointError: missing, damaged, truncated, not a vizlib checkpoint,
             or weights that do not fit the architecture; the message says which
             file and how to get a good copy back.
+
+    Example:
+        >>> from vizlib.models.bundled import bundled_record, checkpoint_path
+        >>> digest = bundled_record("alexnet")["sha256"]
+        >>> model, payload = load_checkpoint(checkpoint_path("alexnet"), expected_sha256=digest)
+        >>> payload["arch"], payload["input_size"]
+        ('alexnet', 64)
     """
     path = Path(path)
     fix = (
@@ -619,6 +687,11 @@ def train_bundled(
 
     Returns:
         The record (also written as JSON).
+
+    Example:
+        >>> record = train_bundled("alexnet", TrainConfig(epochs=16), out="scratch")   # doctest: +SKIP
+        >>> record["checkpoint"]                                                      # doctest: +SKIP
+        'alexnet_fmnist.pt'
     """
     if arch not in BUNDLED_BUILDERS:
         raise KeyError(f"unknown architecture {arch!r}; choose one of {', '.join(BUNDLED_BUILDERS)}")
@@ -728,7 +801,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """The command line: ``python -m vizlib.models.training ARCH [options]``; returns the record."""
+    """The command line: ``python -m vizlib.models.training ARCH [options]``; returns the record.
+
+    Example:
+        >>> main(["alexnet", "--epochs", "1", "--out", "scratch"])     # doctest: +SKIP
+    """
     args = _parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
