@@ -40,7 +40,14 @@ __all__ = [
 
 @dataclass
 class LayerRow:
-    """One named layer of a summary: its output and what it costs."""
+    """One named layer of a summary: its output and what it costs.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> row = summary(alexnet(), 224)["fc6"]
+        >>> row.kind, row.output_shape
+        ('fc 9216→4096', (4096,))
+    """
 
     name: str
     kind: str
@@ -55,7 +62,14 @@ class LayerRow:
 
 
 class Summary:
-    """A per-layer table (rows of :class:`LayerRow`) that prints as text and HTML."""
+    """A per-layer table (rows of :class:`LayerRow`) that prints as text and HTML.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> table = summary(alexnet(), 224)
+        >>> len(table), table.total_params
+        (11, 61100840)
+    """
 
     def __init__(self, rows: list[LayerRow], input_shape: tuple[int, ...], arch: str = "") -> None:
         self.rows = rows

@@ -130,7 +130,13 @@ def map_points(points: Any, image_shape: Sequence[int], transform: Any) -> tuple
 
 
 def map_box(box: Sequence[float], image_shape: Sequence[int], transform: Any) -> tuple[int, int, int, int]:
-    """A box ``(top, left, bottom, right)`` (bottom/right exclusive) in image pixels to input pixels, clipped."""
+    """A box ``(top, left, bottom, right)`` (bottom/right exclusive) in image pixels to input pixels, clipped.
+
+    Example:
+        >>> from vizlib.models.training import Preprocess
+        >>> map_box((0, 0, 14, 14), (28, 28), Preprocess(64, 0.3, 0.3))
+        (0, 0, 32, 32)
+    """
     sy, sx, top, left, oh, ow = _geometry(transform, int(image_shape[0]), int(image_shape[1]))
     t, l, b, r = (float(v) for v in box)
     out = (round(t * sy - top), round(l * sx - left), round(b * sy - top), round(r * sx - left))
@@ -155,7 +161,13 @@ def square_box(cy: float, cx: float, size: int, height: int, width: int) -> tupl
 @dataclass(frozen=True)
 class PartAnnotation:
     """The annotation of one image of a :class:`PartSet`: its id, part coordinates ``(y, x)`` in its
-    own pixels and (optionally) its mask size and object box."""
+    own pixels and (optionally) its mask size and object box.
+
+    Example:
+        >>> face = part_set("faces").images[0]
+        >>> face.id, face.parts["nose"], face.box
+        ('astronaut', (127.0, 226.0), (30, 140, 175, 280))
+    """
 
     id: int | str
     parts: dict[str, tuple[float, float]]
@@ -174,6 +186,12 @@ class PreparedParts:
         sizes: ``(N,)`` mask side per image, input pixels.
         names: the images' ids, as text.
         pictures: the images before the transform.
+
+    Example:
+        >>> import vizlib as vl
+        >>> prep = part_set("ankle_boots").prepare(vl.load("alexnet", "bundled"))
+        >>> prep.images.shape, prep.parts["toe"].shape, prep.names[:2]
+        (torch.Size([8, 1, 64, 64]), torch.Size([8, 2]), ['208', '250'])
     """
 
     images: torch.Tensor
@@ -199,6 +217,11 @@ class PartSet:
         annotation: how the coordinates were made.
         part_notes: what each part name means.
         silhouette_level: brightness above which a pixel is the object (silhouette sets).
+
+    Example:
+        >>> boots = part_set("ankle_boots")
+        >>> len(boots), boots.parts, boots.source
+        (8, ('toe', 'heel', 'collar'), 'fashion_mnist_test')
     """
 
     name: str
@@ -368,7 +391,12 @@ def part_sets(path: str | Path = PARTS_PATH) -> dict[str, PartSet]:
 
 
 def part_set(name: str, path: str | Path = PARTS_PATH) -> PartSet:
-    """One part set by name (``"ankle_boots"``, ``"faces"``)."""
+    """One part set by name (``"ankle_boots"``, ``"faces"``).
+
+    Example:
+        >>> part_set("faces")
+        PartSet('faces': 2 × frontal face, parts left eye, right eye, nose)
+    """
     sets = part_sets(path)
     if name not in sets:
         raise KeyError(f"no part set {name!r} in {path}; there are: {', '.join(sets)}")
@@ -411,6 +439,12 @@ class Correspondence:
         random_delta: layer -> ``(draws,)`` Δ of each random draw.
         random_score: layer -> ``(draws,)`` mean sign change of each draw.
         counts: part -> images annotated with it.
+
+    Example:
+        >>> import vizlib as vl
+        >>> table1 = part_set("ankle_boots").correspondence(vl.load("alexnet", "bundled"), draws=3, progress=False)
+        >>> table1.layers, table1.n_images, table1.random_score["p5"].shape
+        (['p5', 'fc7'], 8, (3,))
     """
 
     layers: list[str]
@@ -504,6 +538,14 @@ def correspondence(
     Raises:
         ValueError: fewer than two images, shapes that do not match, a part
             centre outside the image, an empty object, ``draws < 2``.
+
+    Example:
+        >>> import vizlib as vl
+        >>> net = vl.load("alexnet", "bundled")
+        >>> p = part_set("ankle_boots").prepare(net)
+        >>> result = correspondence(net, p.images, p.parts, p.objects, p.sizes, draws=2, progress=False)
+        >>> result.parts, result.dims
+        (['toe', 'heel', 'collar'], {'p5': 256, 'fc7': 512})
     """
     model, _ = _unwrap(net, need="correspondence")
     x = check_image(images, model, batch=True)

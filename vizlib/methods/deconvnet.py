@@ -153,6 +153,12 @@ class Recording:
         images: number of images recorded.
         input_size: ``(H, W)`` of the images.
         layers: labels of the layers whose activations were kept.
+
+    Example:
+        >>> from vizlib.models import alexnet_fmnist
+        >>> rec = Deconvnet(alexnet_fmnist(seed=0)).record(torch.randn(2, 1, 64, 64), ["c2", "c5"], batch=True)
+        >>> rec.images, rec.layers, rec.activation("c5").shape
+        (2, ['c2', 'c5'], torch.Size([2, 64, 4, 4]))
     """
 
     def __init__(
@@ -611,6 +617,12 @@ class Projection:
         value: ``(B,)`` the activation projected (the largest value of the signal for masks and layers).
         empty: ``(B,)`` True where there was no positive activation to project (the result is zero).
         kind: ``"unit"``, ``"map"``, ``"layer"``, ``"mask"`` or ``"signal"``.
+
+    Example:
+        >>> from vizlib.models import alexnet_fmnist
+        >>> maps = Deconvnet(alexnet_fmnist(seed=0)).project(torch.randn(1, 64, 64), "c2", [0, 1], whole_map=True)
+        >>> maps.kind, maps.pixels.shape, maps.origin.tolist()
+        ('map', torch.Size([2, 1, 64, 64]), [[0, 0], [0, 0]])
     """
 
     layer: str

@@ -211,6 +211,12 @@ class DeNetProjection:
         rectify: whether ReLUs between dense layers were applied.
         empty: ``(B,)`` True where nothing positive reached the pooled map
             (the image is zero).
+
+    Example:
+        >>> from vizlib.models import alexnet_fmnist
+        >>> images = DeNet(alexnet_fmnist(seed=0)).project(torch.randn(1, 64, 64), [0, 3])
+        >>> images.layer, images.top, images.vector.shape
+        ('avgpool', 'logits', torch.Size([2, 10]))
     """
 
     pixels: torch.Tensor
@@ -269,6 +275,12 @@ class DeNetRecording:
             also holds the top convolutional layer, for
             :meth:`strongest_map`, and any ``also`` layers).
         images: number of images recorded.
+
+    Example:
+        >>> from vizlib.models import alexnet_fmnist
+        >>> rec = DeNet(alexnet_fmnist(seed=0)).record(torch.zeros(1, 64, 64))
+        >>> rec.images, rec.logits.shape
+        (1, torch.Size([1, 10]))
     """
 
     def __init__(self, denet: "DeNet", recording: Recording, chain: _Chain, logits: torch.Tensor) -> None:

@@ -178,6 +178,12 @@ class PatchFeatures:
         seconds: wall time of the streaming pass.
         top: each map's strongest activation over the data (for :func:`filter_visualisations`).
         mean, std: the network's normalisation (for drawing).
+
+    Example:
+        >>> from vizlib.models import vgg_fmnist
+        >>> p = patch_features(vgg_fmnist(seed=0), "c3_1", torch.randn(4, 1, 32, 32), n=20, progress=False)
+        >>> len(p), p.channels, p.labels is None
+        (20, 48, True)
     """
 
     layer: str
@@ -634,6 +640,11 @@ class Embedding:
         pca_variance: share of the variance the PCA kept.
         seconds: wall time of PCA plus t-SNE.
         note: anything the reader should know (a fallback, a skipped PCA).
+
+    Example:
+        >>> e = embed_patches(np.random.default_rng(1).normal(size=(60, 4)), perplexity=5, method="sklearn")
+        >>> len(e), e.method, e.pca_dims
+        (60, 'scikit-learn', 4)
     """
 
     xy: np.ndarray
@@ -790,6 +801,11 @@ class GridFill:
             is the top of the plane (largest y), as an image is drawn.
         distance: ``(rows, cols)`` distance from each cell's centre to that point.
         extent: ``(x0, x1, y0, y1)`` of the gridded area.
+
+    Example:
+        >>> g = fill_grid(np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0]]), 3)
+        >>> g.shape, g.index.shape == g.distance.shape
+        ((3, 3), True)
     """
 
     index: np.ndarray
@@ -892,6 +908,10 @@ class Region:
     Attributes:
         x, y: the centre, 0 (left / bottom) to 1 (right / top).
         size: the side, as a share of the plane's side.
+
+    Example:
+        >>> Region(0.5, 0.5, 0.25).bounds((0.0, 4.0, 0.0, 4.0))
+        (1.5, 2.5, 1.5, 2.5)
     """
 
     x: float
@@ -949,6 +969,13 @@ class RepresentationSpace:
         embedding: their :class:`Embedding`.
         grid: the filled plane (:class:`GridFill`).
         seconds: wall time of each step (``"sampling"``, ``"embedding"``, ``"grid"``).
+
+    Example:
+        >>> from vizlib.models import vgg_fmnist
+        >>> patches = patch_features(vgg_fmnist(seed=0), "c2_1", torch.randn(8, 1, 32, 32), n=40, progress=False)
+        >>> space = representation_space(patches, cells=5, perplexity=5, method="sklearn")
+        >>> space.layer, space.grid.shape, sorted(space.seconds)
+        ('c2_1', (5, 5), ['embedding', 'grid', 'sampling'])
     """
 
     patches: PatchFeatures
@@ -1147,6 +1174,15 @@ class Agreement:
         feature: mean agreement in the layer's feature space.
         embedding: mean agreement in the 2-D embedding.
         chance: what neighbours drawn at random from the other images would give.
+
+    Example:
+        >>> import vizlib as vl
+        >>> net = vl.load("vgg16", "bundled")
+        >>> data = vl.PreparedImages(vl.fashion_mnist_sample().subset(slice(0, 30)), net)
+        >>> space = representation_space(patch_features(net, "c5_3", data, n=60, progress=False), perplexity=5)
+        >>> a = class_agreement(space, k=3, network="vgg16")
+        >>> a.layer, a.n, 0 <= a.chance <= 1
+        ('c5_3', 60, True)
     """
 
     network: str
@@ -1204,6 +1240,12 @@ class LayerChoice:
             nearest to Yu's c4_1 (60 of 224 pixels).
         high: the deepest convolutional layer with at least 2 positions per image (Yu's c5_3).
         table: every convolutional layer: field, share of the image, map size.
+
+    Example:
+        >>> from vizlib.models import vgg_fmnist
+        >>> choice = equivalent_layers(vgg_fmnist(), 32)
+        >>> choice.low, choice.high
+        ('c2_1', 'c5_3')
     """
 
     low: str
@@ -1233,6 +1275,7 @@ def equivalent_layers(model: Any, input_size: int) -> LayerChoice:
         A :class:`LayerChoice`.
 
     Example:
+        >>> import vizlib as vl
         >>> equivalent_layers(vl.vgg16(), 224).layers
         ('c4_1', 'c5_3')
     """

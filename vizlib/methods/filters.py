@@ -80,6 +80,12 @@ class FilterSpectrum:
         bands: band -> share of spectral energy (``low``, ``mid``, ``high``), averaged over filters.
         edges: the band edges in cycles per pixel.
         size: the FFT size the filters were zero-padded to.
+
+    Example:
+        >>> from vizlib.models import zfnet
+        >>> s = filter_spectrum(first_layer_filters(zfnet(seed=0)))
+        >>> sorted(s.bands), len(s.freqs) == len(s.profile)
+        (['high', 'low', 'mid'], True)
     """
 
     freqs: np.ndarray
@@ -147,6 +153,12 @@ class FilterRMS:
         rms: ``(F,)`` one value per filter.
         largest, median: of ``rms``.
         dominance: ``largest / median``: far above 1 when one filter dominates (Zeiler Fig. 6a).
+
+    Example:
+        >>> from vizlib.models import zfnet
+        >>> r = rms_dominance(zfnet(seed=0))
+        >>> r.rms.shape, r.largest >= r.median
+        (torch.Size([96]), True)
     """
 
     rms: torch.Tensor
@@ -211,6 +223,15 @@ class DeadFilters:
         faint: filters with negligible weights.
         images: images in the sample.
         rms_floor: the RMS threshold, as a fraction of the median.
+
+    Example:
+        >>> from vizlib.methods.sparsity import Sparsity
+        >>> from vizlib.models import alexnet_fmnist
+        >>> zeros_per_map = torch.tensor([5] + [0] * 31)          # map 0 is zero at all its 5 positions
+        >>> counts = Sparsity("net", ["c1"], {"c1": 5}, {"c1": 160}, {"c1": zeros_per_map}, {"c1": 5}, 1)
+        >>> d = dead_filters(alexnet_fmnist(seed=0), counts)
+        >>> d.layer, d.filters, d.silent
+        ('c1', 32, [0])
     """
 
     layer: str

@@ -228,6 +228,13 @@ class OcclusionMaps:
         fill: ``(C,)`` the occluder's value in input space.
         categories: class names, when known.
         mean, std: the network's normalisation, for display.
+
+    Example:
+        >>> from vizlib.models import alexnet_fmnist
+        >>> sweep = Occlusion(alexnet_fmnist(seed=0)).sweep(torch.randn(1, 64, 64), size=32, stride=32,
+        ...                                                 progress=False, project=False)
+        >>> sweep.ys.tolist(), sweep.activities.shape[:2], sweep.projection is None
+        ([0, 32], torch.Size([2, 2]), True)
     """
 
     image: torch.Tensor

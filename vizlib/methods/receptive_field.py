@@ -51,6 +51,12 @@ class RField:
         start: first input row (column) unit 0 sees; negative when padding is
             involved.
         path: module path of the layer.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> rf = receptive_field(alexnet(), "c1")
+        >>> rf.size, rf.stride, rf.start, rf.span(0)
+        (11, 4, -2, (-2, 8))
     """
 
     name: str
@@ -232,7 +238,13 @@ def _channels(model: nn.Module, path: str) -> int:
 
 @dataclass(frozen=True)
 class Footprint:
-    """A measured receptive field: the box of nonzero input gradient of one unit."""
+    """A measured receptive field: the box of nonzero input gradient of one unit.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> print(empirical_receptive_field(alexnet(), "p1").box)
+        (30, 30, 49, 49)
+    """
 
     name: str
     unit: tuple[int, int]

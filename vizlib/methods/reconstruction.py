@@ -90,6 +90,13 @@ class NetView:
         mask: the object region in the net's input ``(H, W)``, or ``None``.
         energy: layer -> share of the reconstruction's energy inside the object (NaN when empty).
         area: share of the input the object covers (``None`` without a mask).
+
+    Example:
+        >>> import vizlib as vl
+        >>> nets = {"AlexNet": vl.load("alexnet", "bundled")}
+        >>> view = side_by_side(nets, vl.example_images(nets["AlexNet"], 1)[0]).views[0]
+        >>> view.name, view.layers, view.predictions[0][0]
+        ('AlexNet', ['c1', 'c2', 'c3', 'c4', 'c5'], 'T-shirt/top')
     """
 
     name: str
@@ -109,7 +116,15 @@ class NetView:
 
 @dataclass
 class SideBySide:
-    """One picture through several networks: reconstructions by stage and predictions (Yu Fig. 6)."""
+    """One picture through several networks: reconstructions by stage and predictions (Yu Fig. 6).
+
+    Example:
+        >>> import vizlib as vl
+        >>> shirt = vl.example_images(vl.load("alexnet", "bundled"), 1)[0]
+        >>> result = side_by_side({"ZFNet": vl.load("zfnet", "bundled")}, shirt)
+        >>> result.image, result.has_mask(), result.stages
+        ('T-shirt/top (test image 35)', True, 5)
+    """
 
     image: str
     views: list[NetView]

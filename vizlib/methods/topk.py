@@ -156,6 +156,12 @@ class TopActivations:
         projections: ``(M, k, C_in, r, r)`` deconvnet projections on the same fields.
         origin: ``(M, k, 2)`` top-left input coordinates of each field.
         mean, std: the network's normalisation, for display.
+
+    Example:
+        >>> from vizlib.models import alexnet_fmnist
+        >>> best = top_activations(alexnet_fmnist(seed=0), "c5", torch.randn(10, 1, 64, 64), k=2, progress=False)
+        >>> best.n_images, best.values.shape, best.patches is None
+        (10, torch.Size([64, 2]), True)
     """
 
     layer: str
