@@ -3,6 +3,9 @@
 * :func:`first_layer_filters` — the first convolution's weights;
 * :func:`filter_spectrum` — how the filters cover low, mid and high
   frequencies ("little coverage of the mid frequencies");
+* :func:`high_frequency_share` and :func:`init_similarity` — whether the
+  filters learnt anything: their energy above the frequencies the input
+  carries, and how close they still are to their random initialisation;
 * :func:`rms_dominance` — each filter's RMS and how far the largest stands
   above the median (Fig. 6a: without renormalisation "a few of them dominate");
 * :func:`dead_filters` — filters never active over a sample, or with
@@ -22,12 +25,13 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..core.errors import ArgumentError
 from ..core.images import _unwrap, first_conv
 from ..core.layers import resolve_layer
 from .sparsity import Sparsity, conv_layers
@@ -36,6 +40,10 @@ __all__ = [
     "first_layer_filters",
     "FilterSpectrum",
     "filter_spectrum",
+    "HighFrequencyShare",
+    "high_frequency_share",
+    "InitSimilarity",
+    "init_similarity",
     "FilterRMS",
     "rms_dominance",
     "DeadFilters",
@@ -66,6 +74,21 @@ def first_layer_filters(net: Any) -> torch.Tensor:
     if conv is None:
         raise ValueError("the network has no convolution")
     return conv[1].weight.detach().clone()
+
+
+def _power_spectra(net: Any, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each first-layer filter's power spectrum, zero-padded to ``size × size`` and summed over input
+    channels: ``(F, size, size)`` float64, and the radial frequency ``sqrt(fx² + fy²)`` (cycles per
+    pixel, ``torch.fft.fftfreq`` order) of every bin: ``(size, size)``."""
+    w = first_layer_filters(net).double().cpu()
+    if w.ndim != 4:
+        raise ValueError(f"filters must be (F, C, k, k); got {tuple(w.shape)}")
+    if size < max(w.shape[-2:]):
+        raise ValueError(f"size {size} is smaller than the {w.shape[-1]}×{w.shape[-2]} filters")
+    power = torch.fft.fft2(w, s=(size, size)).abs().pow(2).sum(1)
+    fy = torch.fft.fftfreq(size, dtype=torch.float64).view(-1, 1)
+    fx = torch.fft.fftfreq(size, dtype=torch.float64).view(1, -1)
+    return power, (fy**2 + fx**2).sqrt()
 
 
 @dataclass
@@ -117,18 +140,10 @@ def filter_spectrum(net: Any, size: int = 64, edges: tuple[float, float] = (1 / 
         >>> round(sum(s.bands.values()), 6)
         1.0
     """
-    w = first_layer_filters(net).double().cpu()
-    if w.ndim != 4:
-        raise ValueError(f"filters must be (F, C, k, k); got {tuple(w.shape)}")
-    if size < max(w.shape[-2:]):
-        raise ValueError(f"size {size} is smaller than the {w.shape[-1]}×{w.shape[-2]} filters")
-    power = torch.fft.fft2(w, s=(size, size)).abs().pow(2).sum(1)  # (F, size, size)
+    power, f = _power_spectra(net, size)
     tot = power.sum((1, 2), keepdim=True)
     live = tot.flatten() > 0
     power = power[live] / tot[live]
-    fy = torch.fft.fftfreq(size, dtype=torch.float64).view(-1, 1)
-    fx = torch.fft.fftfreq(size, dtype=torch.float64).view(1, -1)
-    f = (fy**2 + fx**2).sqrt()
     lo, hi = edges
     bands = {
         "low": float(power[:, f < lo].sum(1).mean()),
@@ -143,6 +158,143 @@ def filter_spectrum(net: Any, size: int = 64, edges: tuple[float, float] = (1 / 
     counts = np.bincount(ring[keep], minlength=nbins)
     profile = sums / np.maximum(counts, 1) * size * size  # a flat spectrum reads 1
     return FilterSpectrum(np.arange(nbins) / size, profile, bands, (lo, hi), size)
+
+
+@dataclass
+class HighFrequencyShare:
+    """How much of each first-layer filter's spectral energy lies above a frequency.
+
+    A filter that learnt from images blurred to ``f`` cycles per pixel has no
+    reason to keep energy far above ``f``; a filter that is still its random
+    initialisation spreads its energy over all frequencies (white noise puts
+    the band's share of the spectrum's area there).
+
+    Attributes:
+        median: the median of ``shares`` (NaN filters, all-zero ones, left out).
+        shares: ``(F,)`` each filter's share of its power above ``cutoff`` (NaN for an all-zero filter).
+        cutoff: the frequency in cycles per pixel (radial: ``sqrt(fx² + fy²) > cutoff``).
+        pad: the FFT size the filters were zero-padded to.
+
+    Example:
+        >>> w = torch.ones(2, 1, 8, 8)              # constant filters as large as the FFT: all energy at DC
+        >>> high_frequency_share(w, pad=8).median
+        0.0
+    """
+
+    median: float
+    shares: torch.Tensor
+    cutoff: float
+    pad: int
+
+
+def high_frequency_share(model_or_net: Any, cutoff: float = 0.25, pad: int = 32) -> HighFrequencyShare:
+    """Each first-layer filter's share of spectral energy above ``cutoff`` cycles per pixel, and the median.
+
+    Each filter is zero-padded to ``pad × pad`` and Fourier transformed
+    (``torch.fft.fft2``); its power is summed over input channels. The share is
+    the power at radial frequencies ``sqrt(fx² + fy²) > cutoff`` (with
+    ``torch.fft.fftfreq``'s frequencies, up to the corners at 0.71) over the
+    total power, the mean (DC) included in the total.
+
+    Args:
+        model_or_net: a :class:`~vizlib.Net`, a model, or the weights ``(F, C, k, k)``.
+        cutoff: the frequency in cycles per input pixel (0 .. 0.71).
+        pad: FFT size (at least the kernel size).
+
+    Returns:
+        A :class:`HighFrequencyShare`: per-filter shares, their median and the settings.
+
+    Raises:
+        ArgumentError: ``cutoff`` is negative or not finite.
+        ValueError: the filters are not ``(F, C, k, k)``, or ``pad`` is smaller than them.
+
+    Example:
+        >>> w = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat(4, 4).view(1, 1, 8, 8)   # a checkerboard
+        >>> round(high_frequency_share(w, pad=8).median, 6)
+        1.0
+    """
+    if not np.isfinite(cutoff) or cutoff < 0:
+        raise ArgumentError(f"cutoff must be a frequency of 0 cycles/px or more (Nyquist is 0.5), not {cutoff}")
+    power, f = _power_spectra(model_or_net, pad)
+    total = power.sum((1, 2))
+    high = power[:, f > cutoff].sum(1)
+    shares = torch.where(total > 0, high / total.clamp_min(1e-300), torch.full_like(total, float("nan")))
+    return HighFrequencyShare(_median(shares), shares, float(cutoff), int(pad))
+
+
+@dataclass
+class InitSimilarity:
+    """How far each first-layer filter has moved from its initial value.
+
+    Attributes:
+        median: the median of ``similarities`` (NaN ones left out).
+        similarities: ``(F,)`` cosine similarity between each filter and the same filter at
+            initialisation (1: only rescaled, 0: unrelated, -1: negated; NaN for an all-zero filter).
+
+    Example:
+        >>> w = torch.randn(3, 1, 5, 5)
+        >>> round(init_similarity(w, -w).median, 6)
+        -1.0
+    """
+
+    median: float
+    similarities: torch.Tensor
+
+
+def init_similarity(model_or_net: Any, initial: Any) -> InitSimilarity:
+    """Cosine similarity between each first-layer filter and the same filter of ``initial``, and the median.
+
+    A filter that training left as its random initialisation keeps a
+    similarity near 1 (Zeiler's renormalisation only rescales filters, which
+    the cosine ignores); one that learnt something else drops towards 0.
+
+    Args:
+        model_or_net: a :class:`~vizlib.Net`, a model, or the weights ``(F, C, k, k)``.
+        initial: the same network at initialisation: a :class:`~vizlib.Net`, a model, its
+            ``state_dict()`` (the first convolution's ``weight`` entry is read) or the weights.
+            :func:`vizlib.models.bundled.initial_model` rebuilds a bundled net's.
+
+    Returns:
+        An :class:`InitSimilarity`: per-filter similarities and their median.
+
+    Raises:
+        ValueError: the two first layers differ in shape, or a state dict lacks the first convolution's weight.
+
+    Example:
+        >>> from vizlib.models import alexnet_fmnist
+        >>> net = alexnet_fmnist(seed=0)
+        >>> round(init_similarity(net, net.state_dict()).median, 6)
+        1.0
+    """
+    w = first_layer_filters(model_or_net).double().cpu()
+    if isinstance(initial, Mapping) and not isinstance(initial, nn.Module):
+        model, _ = _unwrap(model_or_net) if not isinstance(model_or_net, torch.Tensor) else (None, None)
+        conv = first_conv(model) if model is not None else None
+        key = f"{conv[0]}.weight" if conv is not None else None
+        if key not in initial:
+            found = [k for k, v in initial.items() if torch.is_tensor(v) and v.ndim == 4]
+            if key is None and found:
+                key = found[0]
+            else:
+                raise ValueError(f"the state dict has no {key or 'convolution weight'} entry (it holds "
+                                 f"{', '.join(list(initial)[:6])}...): give the initial model or its state_dict()")
+        w0 = torch.as_tensor(initial[key]).detach().double().cpu()
+    else:
+        w0 = first_layer_filters(initial).double().cpu()
+    if w.shape != w0.shape:
+        raise ValueError(f"the first layers differ: {tuple(w.shape)} against the initial {tuple(w0.shape)}; "
+                         "compare a net with its own initialisation")
+    a, b = w.flatten(1), w0.flatten(1)
+    norms = a.norm(dim=1) * b.norm(dim=1)
+    sims = torch.where(norms > 0, (a * b).sum(1) / norms.clamp_min(1e-300), torch.full_like(norms, float("nan")))
+    return InitSimilarity(_median(sims.clamp(-1.0, 1.0)), sims.clamp(-1.0, 1.0))
+
+
+def _median(values: torch.Tensor) -> float:
+    """The median of the finite values (the mean of the middle two for an even count); NaN when none."""
+    v = values.numpy()
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else float("nan")
 
 
 @dataclass

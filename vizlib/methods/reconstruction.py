@@ -11,6 +11,9 @@ to pixels; this module sets several networks side by side on one picture:
   with an object region, each reconstruction's share of energy on the object
   (:func:`vizlib.energy_inside`) is measured;
 * :func:`energy_by_stage` — those shares averaged over pictures, per stage;
+* :func:`object_energy_by_stage` — over many pictures (streamed in
+  batches), the median share on the object at each stage against the
+  median object share;
 * :func:`whole_layer` — one layer's whole-layer reconstructions of several
   pictures at once (Zeiler Fig. 6's layer-2 projections);
 * :func:`top_predictions` — a net's most probable classes for a picture.
@@ -26,15 +29,17 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from ..core.device import on_device
-from ..core.errors import NoObjectRegion, NoPositiveActivation
+from ..core.args import whole_number
+from ..core.errors import EmptyData, NoObjectRegion, NoPositiveActivation
 from ..core.examples import ExampleImage
 from ..core.hooks import preserved
 from ..core.images import _unwrap, load_image, to_display
@@ -43,7 +48,8 @@ from ..core.measures import energy_inside, transform_mask
 from .deconvnet import Deconvnet, normalize_projection
 from .sparsity import stage_layers
 
-__all__ = ["NetView", "SideBySide", "side_by_side", "energy_by_stage", "whole_layer", "top_predictions"]
+__all__ = ["NetView", "SideBySide", "side_by_side", "energy_by_stage", "whole_layer", "StageEnergy",
+           "object_energy_by_stage", "top_predictions"]
 
 
 def _topk(logits: torch.Tensor, categories: list[str], k: int) -> list[tuple[str, float]]:
@@ -266,10 +272,125 @@ def whole_layer(net: Any, images: Sequence[Any], layer: str, *, device: torch.de
         >>> whole_layer(net, vl.example_images(net, 2), "c2").shape                      # doctest: +SKIP
         torch.Size([2, 1, 64, 64])
     """
+    return _whole_layers(net, images, [layer], device)[0]
+
+
+def _whole_layers(net: Any, images: Sequence[Any], layers: Sequence[str], device: torch.device | str | None
+                  ) -> list[torch.Tensor]:
+    """Whole-layer reconstructions of several pictures from each of ``layers``, one forward pass: ``[(N, C, H, W)]``."""
     x = torch.cat([load_image(im.image if isinstance(im, ExampleImage) else im, net, convert=True)
                    for im in images])
     model, _ = _unwrap(net)
-    rec = Deconvnet(model, device=device).record(x, [layer], batch=True)
+    rec = Deconvnet(model, device=device).record(x, list(layers), batch=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoPositiveActivation)
-        return rec.project(layer).pixels.detach().cpu()
+        return [rec.project(layer).pixels.detach().cpu() for layer in layers]
+
+
+@dataclass
+class StageEnergy:
+    """How much of the whole-layer reconstruction from each conv stage lies on the object, over many images.
+
+    A reconstruction that ignores where the object is puts about the
+    object's share of the image on it (``area``); one that shows the object
+    puts more.
+
+    Attributes:
+        layers: the layer shown at each stage.
+        inside: layer -> median over images of the share of the reconstruction's energy on the object
+            (images whose reconstruction is empty left out).
+        area: the median over images of the object's share of the net's input.
+        images: how many images were measured.
+        empty: layer -> how many images had an all-zero reconstruction there.
+        shares: ``(images, stages)`` every image's share (NaN where empty), columns in ``layers`` order.
+        areas: ``(images,)`` every image's object share.
+
+    Example:
+        >>> e = StageEnergy(["c1"], {"c1": 0.3}, 0.5, 1, {"c1": 0}, np.array([[0.3]]), np.array([0.5]))
+        >>> e.ratio("c1")
+        0.6
+    """
+
+    layers: list[str]
+    inside: dict[str, float]
+    area: float
+    images: int
+    empty: dict[str, int]
+    shares: np.ndarray = field(repr=False)
+    areas: np.ndarray = field(repr=False)
+
+    def ratio(self, layer: str) -> float:
+        """The median share on the object at ``layer`` over the median object share."""
+        return self.inside[layer] / self.area if self.area > 0 else float("nan")
+
+
+def object_energy_by_stage(
+    net: Any,
+    images: Iterable[Any],
+    masks: Iterable[Any] | None = None,
+    *,
+    layers: Sequence[str] | None = None,
+    batch_size: int = 32,
+    device: torch.device | str | None = None,
+) -> StageEnergy:
+    """Median share of whole-layer reconstruction energy on the object at every conv stage, over many images.
+
+    The images are taken ``batch_size`` at a time (one forward pass each,
+    memory does not grow with their number); each batch's whole layer at each
+    stage is projected to pixels (:func:`whole_layer`) and its energy on the
+    object measured (:func:`vizlib.energy_inside`), the mask carried into the
+    net's input by :func:`vizlib.transform_mask`.
+
+    Args:
+        net: a :class:`~vizlib.Net`.
+        images: :class:`~vizlib.core.examples.ExampleImage` records with masks, or pictures with ``masks``.
+        masks: one object mask (``H x W`` bool, the picture's pixels) per picture; default: each record's own.
+        layers: the layers to measure (default: one per stage, :func:`~vizlib.methods.sparsity.stage_layers`).
+        batch_size: images per forward pass.
+        device: where to compute (default: where the model lives).
+
+    Returns:
+        A :class:`StageEnergy`: per stage the median share on the object, and the median object share.
+
+    Raises:
+        NoObjectRegion: an image has no mask, or the net's crop cuts its object out.
+        EmptyData: no images.
+
+    Example:
+        >>> import vizlib as vl
+        >>> net = vl.load("alexnet", "bundled")                                       # doctest: +SKIP
+        >>> e = object_energy_by_stage(net, vl.example_images(net, 10))               # doctest: +SKIP
+        >>> e.layers, e.inside["c1"] > e.area                                         # doctest: +SKIP
+        (['c1', 'c2', 'c3', 'c4', 'c5'], ...)
+    """
+    batch_size = whole_number(batch_size, "batch_size", at_least=1)
+    model, _ = _unwrap(net)
+    chosen = list(layers) if layers is not None else stage_layers(model)
+    pictures = iter(images)
+    given = iter(masks) if masks is not None else None
+    shares: list[np.ndarray] = []
+    areas: list[float] = []
+    while True:
+        chunk = list(itertools.islice(pictures, batch_size))
+        if not chunk:
+            break
+        if given is not None:
+            chunk_masks = list(itertools.islice(given, len(chunk)))
+            if len(chunk_masks) < len(chunk):
+                raise NoObjectRegion(f"{len(areas) + len(chunk)} images but only {len(areas) + len(chunk_masks)} "
+                                     "masks: give one mask per image")
+        else:
+            chunk_masks = [im.mask if isinstance(im, ExampleImage) else None for im in chunk]
+        m = [transform_mask(net, mask) for mask in chunk_masks]
+        pixels = _whole_layers(net, chunk, chosen, device)
+        shares.append(np.stack([[float(energy_inside(px[i], m[i])) for px in pixels] for i in range(len(chunk))]))
+        areas += [float(mi.double().mean()) for mi in m]
+    if not areas:
+        raise EmptyData("no images to measure: give at least one image with its object mask")
+    table = np.concatenate(shares)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        inside = np.nanmedian(table, axis=0)
+    return StageEnergy(chosen, {layer: float(v) for layer, v in zip(chosen, inside)}, float(np.median(areas)),
+                       len(areas), {layer: int(np.isnan(table[:, j]).sum()) for j, layer in enumerate(chosen)},
+                       table, np.asarray(areas))

@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from .bundled_nets import BUNDLED_BUILDERS
 from ..core.net import Net
 from .training import CHECKPOINT_DIR, Preprocess, load_checkpoint
@@ -31,6 +33,7 @@ __all__ = [
     "bundled_checkpoint_available",
     "load_bundled",
     "load_snapshots",
+    "initial_model",
 ]
 
 #: Variants shipped besides the main checkpoints: suffix of the file stem.
@@ -173,3 +176,41 @@ def load_snapshots(arch: str, variant: str | None = None) -> dict[int, Net]:
     final = load_bundled(arch, variant=variant)
     nets[int(final.extra["record"].get("epochs", final.extra["epoch"]))] = final
     return nets
+
+
+def initial_model(arch: str, variant: str | None = None) -> nn.Module:
+    """A bundled net as it was before its first training step, rebuilt from its record.
+
+    Training builds ``BUNDLED_BUILDERS[arch](seed=record["seed"], num_classes=...)``
+    (:func:`vizlib.models.training.train_bundled`); this builds it again with
+    the seed of the checkpoint's JSON record and the number of classes of its
+    checkpoint, so the weights are bit for bit the ones training started from.
+    (With renormalisation on, training then rescales any filter of RMS above
+    0.1 before the first step; that only rescales, see
+    :func:`vizlib.models.training.renormalize_filters`.)
+
+    Args:
+        arch: ``"alexnet"``, ``"zfnet"`` or ``"vgg16"``.
+        variant: ``None`` or one of :data:`VARIANTS`.
+
+    Returns:
+        The untrained model (eval mode, on the CPU), named as the trained one.
+
+    Raises:
+        KeyError: an unknown architecture or variant.
+        CheckpointError: the record or the checkpoint is missing or damaged.
+
+    Example:
+        >>> from vizlib.methods.filters import init_similarity
+        >>> init_similarity(load_bundled("zfnet", epoch=0), initial_model("zfnet")).median > 0.999
+        True
+    """
+    record = bundled_record(arch, variant)
+    if "seed" not in record:
+        raise CheckpointError(f"the record of the bundled {_stem(arch, variant)} net keeps no seed; "
+                              "its initialisation cannot be rebuilt")
+    classes = record.get("num_classes")
+    if classes is None:
+        _, meta = load_checkpoint(checkpoint_path(arch, variant), expected_sha256=record.get("sha256"))
+        classes = len(meta["classes"])
+    return BUNDLED_BUILDERS[arch](seed=int(record["seed"]), num_classes=int(classes)).eval()
