@@ -167,3 +167,50 @@ def test_object_energy_by_stage_bad_input():
         object_energy_by_stage(net, [])
     with pytest.raises(ArgumentError):
         object_energy_by_stage(net, images, batch_size=0)
+
+
+# --------------------------------------------------------------------------- chapter 1's table and claims
+
+
+def _row(arch, variant, high, init, inside, area):
+    from vizlib.chapters.ch01 import Seeing
+    from vizlib.methods.filters import HighFrequencyShare, InitSimilarity
+    from vizlib.methods.reconstruction import StageEnergy
+
+    layers = [f"c{i + 1}" for i in range(len(inside))]
+    energy = StageEnergy(layers, dict(zip(layers, inside)), area, 10, {k: 0 for k in layers},
+                         np.array([inside]), np.array([area]))
+    return Seeing(f"{arch} {variant}", arch, variant, HighFrequencyShare(high, torch.tensor([high]), 0.25, 32),
+                  HighFrequencyShare(0.8, torch.tensor([0.8]), 0.25, 32), InitSimilarity(init, torch.tensor([init])),
+                  energy)
+
+
+def test_seeing_claims_follow_from_the_printed_numbers():
+    from vizlib.chapters.ch01 import seeing_claims, seeing_table
+
+    rows = [_row("alexnet", None, 0.35, 0.5, [0.375, 0.5], 0.125),      # meets every bar, exactly at three
+            _row("zfnet", None, 0.36, 0.51, [0.37, 0.9], 0.125),        # misses each, one stage below 3×
+            _row("vgg16", None, 0.9, 0.1, [0.6, 0.7], 0.5),             # above the object, 3× unreachable
+            _row("alexnet", "norenorm", 0.9, 0.1, [0.4, float("nan")], 0.2)]
+    verdicts = [c.verdict for c in seeing_claims(rows)]
+    assert verdicts == [
+        "supported", "not supported here",                                    # high frequencies: renormalised A, Z only
+        "supported", "not supported here", "supported", "supported",          # initialisation: every net
+        "supported", "not supported here", "not testable here", "not testable here"]  # energy
+    below = seeing_claims([_row("vgg16", None, 0.9, 0.1, [0.5, 0.7], 0.5)])[-1]
+    assert below.verdict == "not supported here" and "at or below the object's share at c1" in below.measured
+    t = seeing_table(rows)
+    assert t.rows[0][:5] == ["alexnet None", "0.350", "0.800", "0.500", "0.125"]
+    assert t.rows[0][5:] == ["c1 0.375", "c2 0.500", 10]
+
+
+def test_seeing_measures_on_the_committed_checkpoints():
+    from vizlib.chapters.ch01 import seeing_measures
+
+    (row,) = seeing_measures(3, nets=[("zfnet", None)])
+    net = load_bundled("zfnet")
+    start = initial_model("zfnet")
+    assert row.high.median == high_frequency_share(net).median
+    assert row.high_init.median == high_frequency_share(start).median
+    assert row.init.median == init_similarity(net, start).median
+    assert row.energy.images == 3 and row.energy.layers == stage_layers(net.model)

@@ -10,6 +10,7 @@ The computing is :func:`vizlib.summary` and :func:`vizlib.output_sizes`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import ipywidgets as W
@@ -20,17 +21,22 @@ from matplotlib.figure import Figure
 from torch import nn
 from torchvision import models as tvm
 
+from ..core.data import fashion_mnist_sample
 from ..core.errors import InputTooSmall
+from ..core.measures import silhouette_mask
 from ..core.shapes import min_input_size, output_sizes, pool_output_size
 from ..core.tables import Table
 from ..methods.architecture import LayerRow, Summary, summary
+from ..methods.filters import HighFrequencyShare, InitSimilarity, high_frequency_share, init_similarity
+from ..methods.reconstruction import StageEnergy, object_energy_by_stage
 from ..methods.receptive_field import receptive_fields
 from ..models import nets as models
 from ..models.nets import alexnet_original
-from ..models.bundled import VARIANTS, _stem, bundled_record
+from ..models.bundled import VARIANTS, _stem, bundled_record, initial_model, load_bundled
 from ..models.bundled_nets import BUNDLED_BUILDERS, FMNIST_INPUT_SIZE
 from ..models.training import CHECKPOINT_DIR
 from . import paper_data
+from .claims import Claim, claims_table, number
 from .widgets import explorer
 
 __all__ = [
@@ -48,6 +54,13 @@ __all__ = [
     "bundled_summaries",
     "bundled_table",
     "bundled_fields_table",
+    "SEEING_NETS",
+    "SEEING_BARS",
+    "Seeing",
+    "seeing_measures",
+    "seeing_table",
+    "seeing_claims",
+    "claims_table",
     "architecture_explorer",
     "plot_composed_examples",
 ]
@@ -217,6 +230,161 @@ def bundled_fields_table(small: dict[str, Summary]) -> Table:
                  [[f"{arch}-style (bundled)", FMNIST_INPUT_SIZE[arch], s.total_params, s.total_macs,
                    "{0.size}/{0.stride}".format(receptive_fields(BUNDLED_BUILDERS[arch]())[-1])]
                   for arch, s in small.items()])
+
+
+#: The committed bundled nets whose seeing is measured: ``(arch, variant)``.
+SEEING_NETS: tuple[tuple[str, str | None], ...] = (("alexnet", None), ("zfnet", None), ("vgg16", None),
+                                                   ("alexnet", "norenorm"))
+
+#: Issue 14's bars: the c1 high-frequency share (cut-off, FFT size, most), the most cosine similarity
+#: to the initialisation, and how many times the object's share each stage's reconstruction must reach.
+SEEING_BARS = {"cutoff": 0.25, "pad": 32, "high_frequency": 0.35, "init_similarity": 0.5, "object_factor": 3.0}
+
+_STYLE = {"alexnet": "AlexNet-style", "zfnet": "ZFNet-style", "vgg16": "VGG-16-style"}
+
+
+@dataclass
+class Seeing:
+    """Whether one bundled net sees: its first-layer filters and its whole-layer reconstructions.
+
+    Attributes:
+        name: the net's label (``"AlexNet-style (bundled)"``).
+        arch, variant: which checkpoint.
+        high: c1's share of spectral energy above the cut-off (:func:`vizlib.methods.filters.high_frequency_share`).
+        high_init: the same for the net's own initialisation (:func:`vizlib.models.bundled.initial_model`).
+        init: c1's cosine similarity to that initialisation (:func:`vizlib.methods.filters.init_similarity`).
+        energy: per stage, the median share of whole-layer reconstruction energy on the object
+            (:func:`vizlib.methods.reconstruction.object_energy_by_stage`).
+
+    Example:
+        >>> rows = seeing_measures(2, nets=[("alexnet", None)])  # doctest: +SKIP
+        >>> rows[0].name, rows[0].energy.layers[0]               # doctest: +SKIP
+        ('AlexNet-style (bundled)', 'c1')
+    """
+
+    name: str
+    arch: str
+    variant: str | None
+    high: HighFrequencyShare
+    high_init: HighFrequencyShare
+    init: InitSimilarity
+    energy: StageEnergy
+
+
+def seeing_measures(n: int = 100, nets: Sequence[tuple[str, str | None]] = SEEING_NETS) -> list[Seeing]:
+    """Measure whether each committed bundled net sees (issue 14's measures).
+
+    For each net: the median c1 high-frequency share (cut-off and FFT size
+    from :data:`SEEING_BARS`) and its initialisation's, the median cosine
+    similarity of c1 to that initialisation, and over the first ``n`` images
+    of the committed test sample (each garment's silhouette as its object)
+    the median share of whole-layer reconstruction energy on the object at
+    every conv stage, beside the median object share.
+
+    Args:
+        n: how many sample images (the first ``n``).
+        nets: ``(arch, variant)`` pairs; those whose checkpoint does not ship are left out.
+
+    Returns:
+        One :class:`Seeing` per net.
+
+    Example:
+        >>> rows = seeing_measures(2, nets=[("zfnet", None)])
+        >>> rows[0].name, rows[0].energy.images
+        ('ZFNet-style (bundled)', 2)
+    """
+    sample = fashion_mnist_sample()
+    images = sample.images[:n]
+    rows = []
+    for arch, variant in nets:
+        if not (CHECKPOINT_DIR / f"{_stem(arch, variant)}.pt").is_file():
+            continue
+        net = load_bundled(arch, variant=variant)
+        start = initial_model(arch, variant)
+        cut, pad = SEEING_BARS["cutoff"], int(SEEING_BARS["pad"])
+        label = _STYLE.get(arch, arch) + (f", {variant}" if variant else "") + " (bundled)"
+        rows.append(Seeing(label, arch, variant, high_frequency_share(net, cut, pad),
+                           high_frequency_share(start, cut, pad), init_similarity(net, start),
+                           object_energy_by_stage(net, images, (silhouette_mask(im) for im in images))))
+    return rows
+
+
+def seeing_table(rows: Sequence[Seeing]) -> Table:
+    """The measures of :func:`seeing_measures`, one row per net, as printed beside the claims.
+
+    Example:
+        >>> t = seeing_table(seeing_measures(2, nets=[("alexnet", None)]))
+        >>> t.header[:3]
+        ['network', 'c1 share above 0.25 cycles/px', 'at initialisation']
+    """
+    stages = max((len(r.energy.layers) for r in rows), default=0)
+    cut = SEEING_BARS["cutoff"]
+    header = ["network", f"c1 share above {cut:g} cycles/px", "at initialisation", "c1 cosine to initialisation",
+              "object's share of the image", *[f"on object, stage {i + 1}" for i in range(stages)], "images"]
+    body = []
+    for r in rows:
+        cells = [f"{layer} {number(r.energy.inside[layer])}" for layer in r.energy.layers]
+        body.append([r.name, number(r.high.median), number(r.high_init.median), number(r.init.median),
+                     number(r.energy.area), *cells, *[""] * (stages - len(cells)), r.energy.images])
+    return Table(header, body, "Do the bundled nets see? Medians over c1's filters and over the sample's images")
+
+
+def seeing_claims(rows: Sequence[Seeing]) -> list[Claim]:
+    """Issue 14's bars for the bundled nets, judged on the numbers of :func:`seeing_table`.
+
+    * the AlexNet- and ZFNet-style nets (renormalised): median c1 share above
+      the cut-off at most ``SEEING_BARS["high_frequency"]``;
+    * every net: median c1 cosine similarity to its initialisation at most
+      ``SEEING_BARS["init_similarity"]``;
+    * every net: at every stage the median share on the object at least
+      ``SEEING_BARS["object_factor"]`` times the median object share. Not
+      supported when a stage puts no more than the object's share on it (less
+      than energy spread evenly would); not testable when a share is missing,
+      or when every stage is above the object's share but that product
+      exceeds 1 (the object covers so much of the image that no
+      reconstruction could reach the bar).
+
+    Example:
+        >>> [c.verdict for c in seeing_claims(seeing_measures(2, nets=[("vgg16", None)]))]
+        ['supported', 'not supported here']
+    """
+    bars, out = SEEING_BARS, []
+    source = "issue 14 (acceptance)"
+    for r in rows:
+        if r.arch in ("alexnet", "zfnet") and r.variant is None:
+            out.append(Claim.judge(
+                source, f"{r.name}: c1 filters keep little energy above {bars['cutoff']:g} cycles/px",
+                f"median share {number(r.high.median)} (its initialisation {number(r.high_init.median)}); "
+                f"bar: at most {bars['high_frequency']:g}",
+                r.high.median <= bars["high_frequency"] if np.isfinite(r.high.median) else None))
+    for r in rows:
+        out.append(Claim.judge(
+            source, f"{r.name}: c1 filters have moved away from their initialisation",
+            f"median cosine similarity {number(r.init.median)}; bar: at most {bars['init_similarity']:g}",
+            r.init.median <= bars["init_similarity"] if np.isfinite(r.init.median) else None))
+    for r in rows:
+        e, k = r.energy, bars["object_factor"]
+        shares = [e.inside[layer] for layer in e.layers]
+        measured = (", ".join(f"{layer} {number(e.inside[layer])}" for layer in e.layers)
+                    + f"; object's share {number(e.area)}, {k:g}× that is {number(k * e.area)}")
+        below = [layer for layer, s in zip(e.layers, shares) if s <= e.area]
+        if k * e.area > 1:
+            measured += " (above 1: unreachable on these images)"
+        if below:
+            where = "every stage" if len(below) == len(e.layers) else ", ".join(below)
+            measured += f"; at or below the object's share at {where}"
+        if not np.isfinite(shares).all():
+            holds = None
+        elif all(s >= k * e.area for s in shares):
+            holds = True
+        elif k * e.area > 1 and not below:  # above the object's share everywhere: only the images keep it from 3×
+            holds = None
+        else:
+            holds = False
+        out.append(Claim.judge(
+            source, f"{r.name}: whole-layer reconstructions from every conv stage concentrate on the object",
+            measured, holds))
+    return out
 
 
 def bundled_table() -> Table:
