@@ -236,7 +236,7 @@ def bundled_fields_table(small: dict[str, Summary]) -> Table:
 SEEING_NETS: tuple[tuple[str, str | None], ...] = (("alexnet", None), ("zfnet", None), ("vgg16", None),
                                                    ("alexnet", "norenorm"))
 
-#: Issue 14's bars: the c1 high-frequency share (cut-off, FFT size, most), the most cosine similarity
+#: The bars a bundled net that sees should pass: the c1 high-frequency share (cut-off, FFT size, most), the most cosine similarity
 #: to the initialisation, and how many times the object's share each stage's reconstruction must reach.
 SEEING_BARS = {"cutoff": 0.25, "pad": 32, "high_frequency": 0.35, "init_similarity": 0.5, "object_factor": 3.0}
 
@@ -272,7 +272,7 @@ class Seeing:
 
 
 def seeing_measures(n: int = 100, nets: Sequence[tuple[str, str | None]] = SEEING_NETS) -> list[Seeing]:
-    """Measure whether each committed bundled net sees (issue 14's measures).
+    """Measure whether each committed bundled net sees.
 
     For each net: the median c1 high-frequency share (cut-off and FFT size
     from :data:`SEEING_BARS`) and its initialisation's, the median cosine
@@ -330,7 +330,7 @@ def seeing_table(rows: Sequence[Seeing]) -> Table:
 
 
 def seeing_claims(rows: Sequence[Seeing]) -> list[Claim]:
-    """Issue 14's bars for the bundled nets, judged on the numbers of :func:`seeing_table`.
+    """The bars for bundled nets that see, judged on the numbers of :func:`seeing_table`.
 
     * the AlexNet- and ZFNet-style nets (renormalised): median c1 share above
       the cut-off at most ``SEEING_BARS["high_frequency"]``;
@@ -349,7 +349,7 @@ def seeing_claims(rows: Sequence[Seeing]) -> list[Claim]:
         ['supported', 'not supported here']
     """
     bars, out = SEEING_BARS, []
-    source = "issue 14 (acceptance)"
+    source = "this book's bar"
     for r in rows:
         if r.arch in ("alexnet", "zfnet") and r.variant is None:
             out.append(Claim.judge(
