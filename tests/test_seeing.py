@@ -200,8 +200,8 @@ def test_seeing_claims_follow_from_the_printed_numbers():
     below = seeing_claims([_row("vgg16", None, 0.9, 0.1, [0.5, 0.7], 0.5)])[-1]
     assert below.verdict == "not supported here" and "at or below the object's share at c1" in below.measured
     t = seeing_table(rows)
-    assert t.rows[0][:5] == ["alexnet None", "0.350", "0.800", "0.500", "0.125"]
-    assert t.rows[0][5:] == ["c1 0.375", "c2 0.500", 10]
+    assert t.rows[0][:4] == ["alexnet None", "0.350 (0.800)", "0.500", "0.125"]
+    assert t.rows[0][4:] == ["c1 0.375 · c2 0.500", 10]
 
 
 def test_seeing_measures_on_the_committed_checkpoints():

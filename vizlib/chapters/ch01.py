@@ -315,17 +315,17 @@ def seeing_table(rows: Sequence[Seeing]) -> Table:
     Example:
         >>> t = seeing_table(seeing_measures(2, nets=[("alexnet", None)]))
         >>> t.header[:3]
-        ['network', 'c1 share above 0.25 cycles/px', 'at initialisation']
+        ['network', 'c1 share above 0.25 cycles/px (at initialisation)', 'c1 cosine to initialisation']
     """
-    stages = max((len(r.energy.layers) for r in rows), default=0)
     cut = SEEING_BARS["cutoff"]
-    header = ["network", f"c1 share above {cut:g} cycles/px", "at initialisation", "c1 cosine to initialisation",
-              "object's share of the image", *[f"on object, stage {i + 1}" for i in range(stages)], "images"]
+    # few columns, so that the table fits the page: the stages share one cell
+    header = ["network", f"c1 share above {cut:g} cycles/px (at initialisation)", "c1 cosine to initialisation",
+              "object's share of the image", "on object, stage by stage", "images"]
     body = []
     for r in rows:
-        cells = [f"{layer} {number(r.energy.inside[layer])}" for layer in r.energy.layers]
-        body.append([r.name, number(r.high.median), number(r.high_init.median), number(r.init.median),
-                     number(r.energy.area), *cells, *[""] * (stages - len(cells)), r.energy.images])
+        stages = " · ".join(f"{layer} {number(r.energy.inside[layer])}" for layer in r.energy.layers)
+        body.append([r.name, f"{number(r.high.median)} ({number(r.high_init.median)})", number(r.init.median),
+                     number(r.energy.area), stages, r.energy.images])
     return Table(header, body, "Do the bundled nets see? Medians over c1's filters and over the sample's images")
 
 
