@@ -15,7 +15,7 @@ from vizlib.chapters.claims import VERDICTS  # noqa: E402
 from vizlib.methods import embedding as E  # noqa: E402
 
 from .conftest import hook_count  # noqa: E402
-from .test_embedding import images, tiny  # noqa: E402
+from .test_embedding import images, regions_of_a_small_space, tiny  # noqa: E402
 
 
 def test_class_agreement_table_and_claims():
@@ -83,13 +83,7 @@ def test_yu_shares_are_the_papers_fields():
 
 
 def test_figure_and_widget():
-    m, x = tiny(), images(30)
-    p = E.patch_features(m, "1", x, n=200, labels=np.arange(30) % 3, progress=False)
-    space = E.representation_space(p, perplexity=10, method="sklearn", cells=10, n_jobs=1)
-    regions = E.default_regions(space.embedding, n=3)
-    assert len(regions) == 3 and all(0 <= r.x <= 1 for r in regions)
-    chosen = E.select_patches(space, regions)
-    assert all(len(c) == 1 for c in chosen)
+    m, x, p, space, regions = regions_of_a_small_space()
     fig = ch.plot_representation_space(space, regions, net=m, data=x, n_filters=2)
     assert isinstance(fig, matplotlib.figure.Figure)
     assert len(fig.axes) == 1 + 3 * (2 + 2)

@@ -336,7 +336,8 @@ def test_filter_visualisations_match_top_patches():
     assert hook_count(m) == 0 and E.filter_visualisations(m, p, x, [0])[0] is vis[0]  # cached
 
 
-def test_regions_and_selected_patches():
+def regions_of_a_small_space():
+    """A tiny net's patches, their plane, three default regions and the patches chosen in them (checked)."""
     m, x = tiny(), images(30)
     p = E.patch_features(m, "1", x, n=200, labels=np.arange(30) % 3, progress=False)
     space = E.representation_space(p, perplexity=10, method="sklearn", cells=10, n_jobs=1)
@@ -344,6 +345,11 @@ def test_regions_and_selected_patches():
     assert len(regions) == 3 and all(0 <= r.x <= 1 for r in regions)
     chosen = E.select_patches(space, regions)
     assert all(len(c) == 1 for c in chosen)
+    return m, x, p, space, regions
+
+
+def test_regions_and_selected_patches():
+    regions_of_a_small_space()
     with pytest.raises(ValueError, match="fractions"):
         E.Region(1.5, 0.5)
 
