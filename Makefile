@@ -1,5 +1,6 @@
 # How convolutional networks see — the book and its package.
 #   make book   build the book (executes every chapter) into _build/html
+#   make book-students  the students' edition (no solutions) into _build/students/_build/html
 #   make test   run the tests: pytest for vizlib, nbval over every chapter, the page test
 #   make lab    open the chapters in JupyterLab
 # Both set up .venv on first use (and refresh it when requirements change).
@@ -8,7 +9,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 JB     := $(VENV)/bin/jupyter-book
 
-.PHONY: all book test lab venv pytest nbval pages bench clean
+.PHONY: all book book-students test lab venv pytest nbval pages bench clean
 
 all: book
 
@@ -17,6 +18,13 @@ venv:
 
 book: venv
 	$(JB) build . -W --keep-going
+
+# The students' edition: the same book with every solution removed (sphinx-exercise's
+# hide_solutions, passed through a generated copy of _config.yml, since jupyter-book 1.x
+# has no -D). It reuses make book's execution cache, so after `make book` nothing runs again.
+book-students: venv
+	$(PY) scripts/students_config.py _build/students/_config.yml
+	$(JB) build . -W --keep-going --path-output _build/students --config _build/students/_config.yml
 
 # Under test the chapters shrink their workloads (VIZLIB_SMOKE=1) and use the offline
 # model sets, so the whole run stays well inside 30 minutes on 2 CPU cores.
