@@ -15,16 +15,11 @@ from vizlib.chapters.claims import VERDICTS  # noqa: E402
 from vizlib.methods import embedding as E  # noqa: E402
 
 from .conftest import hook_count  # noqa: E402
-from .test_embedding import images, regions_of_a_small_space, tiny  # noqa: E402
+from .test_embedding import agreement_of_a_small_space, regions_of_a_small_space  # noqa: E402
 
 
 def test_class_agreement_table_and_claims():
-    m = tiny()
-    x = images(30)
-    labels = np.arange(30) % 3
-    p = E.patch_features(m, "4", x, n=120, labels=labels, progress=False)
-    space = E.representation_space(p, perplexity=10, method="sklearn", cells=8, n_jobs=1)
-    a = E.class_agreement(space, k=5, network="tiny")
+    p, space, a = agreement_of_a_small_space()
     table = ch.agreement_table([a, a])
     assert table.column("chance") == [round(a.chance, 3)] * 2
     low = E.Agreement("n", "c2", 10, 5, 0.2, 0.2, 0.1)

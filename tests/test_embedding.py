@@ -301,13 +301,15 @@ def test_chance_level():
     assert E._chance(labels, img) == pytest.approx((1 / 3 + 1 / 3 + 0.25 + 0.25 + 0.5) / 5)
 
 
-def test_class_agreement_and_table():
-    m = tiny()
-    x = images(30)
-    labels = np.arange(30) % 3
-    p = E.patch_features(m, "4", x, n=120, labels=labels, progress=False)
+def agreement_of_a_small_space():
+    """A tiny net's patches of 30 images in 3 classes, their plane, and its class agreement at k = 5."""
+    p = E.patch_features(tiny(), "4", images(30), n=120, labels=np.arange(30) % 3, progress=False)
     space = E.representation_space(p, perplexity=10, method="sklearn", cells=8, n_jobs=1)
-    a = E.class_agreement(space, k=5, network="tiny")
+    return p, space, E.class_agreement(space, k=5, network="tiny")
+
+
+def test_class_agreement_and_table():
+    p, space, a = agreement_of_a_small_space()
     assert a.layer == "4" and a.n == 120 and 0 <= a.feature <= 1 and 0 <= a.embedding <= 1
     assert a.chance == pytest.approx(E._chance(p.labels, p.image_index))
 
