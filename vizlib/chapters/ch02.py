@@ -61,7 +61,7 @@ def compare_with_paper(
             (see :func:`receptive_fields`).
 
     Returns:
-        A :class:`~vizlib.tables.Table` with one row per paper layer and a
+        A :class:`~vizlib.core.tables.Table` with one row per paper layer and a
         ``match`` column (size and stride both equal).
 
     Example:

@@ -229,7 +229,7 @@ class ExampleDataset(torch.utils.data.Dataset):
 def example_dataset(net: Any, limit: int | None = None) -> ExampleDataset:
     """A dataset to mine for ``net``: the committed Fashion-MNIST test sample for the Bundled set,
     the demo photos otherwise (point :class:`vizlib.ImageFiles` at a folder, or use
-    :func:`vizlib.imagenette`, for a real ImageNet-style dataset).
+    :func:`vizlib.core.images.imagenette`, for a real ImageNet-style dataset).
 
     Args:
         net: the network (its model set decides the images, its transform prepares them).

@@ -3,7 +3,7 @@
 Zeiler & Fergus §3 (after Krizhevsky et al.): stochastic gradient descent with
 momentum 0.9, starting at a learning rate of 1e-2 that is annealed when the
 validation error plateaus; dropout 0.5 in the dense layers (built into the
-networks of :mod:`vizlib.bundled_models`); random crops and flips of each
+networks of :mod:`vizlib.models.bundled_nets`); random crops and flips of each
 training image; and Zeiler's fix for dominating filters: after every update,
 each convolutional filter whose RMS exceeds a fixed radius of 0.1 is scaled
 back to that radius (:func:`renormalize_filters`; switch it off with
