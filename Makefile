@@ -3,32 +3,38 @@
 #   make book-students  the students' edition (no solutions) into _build/students/_build/html
 #   make test   run the tests: pytest for vizlib, nbval over every chapter, the page test
 #   make lab    open the chapters in JupyterLab
+#   make assets fetch the JavaScript the pages serve themselves (MathJax, widgets) into _vendor/
 # Both set up .venv on first use (and refresh it when requirements change).
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
 JB     := $(VENV)/bin/jupyter-book
 
-.PHONY: all book book-students test lab venv pytest nbval pages bench clean
+.PHONY: all book book-students test lab venv assets pytest nbval pages bench clean
 
 all: book
 
 venv:
 	@bash scripts/ensure_venv.sh
 
-book: venv
+# MathJax, RequireJS and the widgets' HTML manager, pinned, from the npm registry: the built
+# pages serve them from their own _static/, so they work opened from disk with no network.
+assets:
+	@bash scripts/ensure_assets.sh
+
+book: venv assets
 	$(JB) build . -W --keep-going
 
 # The students' edition: the same book with every solution removed (sphinx-exercise's
 # hide_solutions, passed through a generated copy of _config.yml, since jupyter-book 1.x
 # has no -D). It reuses make book's execution cache, so after `make book` nothing runs again.
-book-students: venv
+book-students: venv assets
 	$(PY) scripts/students_config.py _build/students/_config.yml
 	$(JB) build . -W --keep-going --path-output _build/students --config _build/students/_config.yml
 
 # Under test the chapters shrink their workloads (VIZLIB_SMOKE=1) and use the offline
 # model sets, so the whole run stays well inside 30 minutes on 2 CPU cores.
-test: venv
+test: venv assets
 	@bash scripts/ensure_chromium.sh
 	VIZLIB_SMOKE=1 $(PY) -m pytest tests -q
 	VIZLIB_SMOKE=1 $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider book -q

@@ -2,6 +2,15 @@
 errors, shows its figures and has no error output; every chapter has exercises with
 collapsed solutions, and the students' edition has the exercises and no solution.
 
+Self-contained pages (issue 17, item 1): every page of the book is opened from disk
+with the network cut off (Chromium blocks every http, https and ws URL) and its
+requests are read from Chromium's performance log (the DevTools Network events):
+any request to an address outside the built book fails the test, and so does a
+script, stylesheet or image in the HTML whose address is not relative. On pages with
+equations MathJax (served from the book's _static/) must have typeset every one of
+them (an ``mjx-container`` in each ``.math`` element, no ``mjx-merror``), and no raw
+TeX (``\\(``, ``\\[``, ``$$``, ``\\frac`` ...) may be left in the visible text.
+
 The HTML is taken from ``VIZLIB_BOOK_HTML`` (a built ``_build/html``) when set;
 otherwise the book is built here, into a temporary folder (so the smoke-sized
 execution cache never mixes with the one ``make book`` keeps). The students' edition
@@ -12,12 +21,15 @@ is built once per run from that book's execution cache (nothing executes again);
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -26,11 +38,21 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--no-first-run", "--disable-dev-shm-usage", "--disable-component-update", "--disable-sync"]
 
 
-def _chapters() -> list[str]:
+def _toc() -> dict:
     import yaml  # jupyter-book depends on PyYAML
 
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [c["file"] for c in toc.get("chapters", [])]
+    return yaml.safe_load((ROOT / "_toc.yml").read_text())
+
+
+def _chapters() -> list[str]:
+    """The chapter notebooks (book/NN_slug), in reading order: not the pages around them."""
+    return [c["file"] for c in _toc().get("chapters", []) if re.match(r"\d\d_", Path(c["file"]).name)]
+
+
+def _pages() -> list[str]:
+    """Every page of the book: the front page, the chapters and the pages beside them."""
+    toc = _toc()
+    return [toc["root"]] + [c["file"] for c in toc.get("chapters", [])]
 
 
 @pytest.fixture(scope="module")
@@ -118,21 +140,115 @@ def browser(tmp_path_factory):
     for flag in CHROMIUM_FLAGS:
         opts.add_argument(flag)
     opts.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # the performance log carries the DevTools Network events: every request a page makes
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    opts.add_experimental_option("perfLoggingPrefs", {"enableNetwork": True, "enablePage": False})
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)
     driver.set_page_load_timeout(60)
+    driver.set_script_timeout(60)
+    # no network: a page opened from disk must not need one (and must not try)
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*", "ws://*", "wss://*"]})
     yield driver
     driver.quit()
 
 
-def _offline_cdn(entry: dict) -> bool:
-    """A CDN script (MathJax, widget manager) that an offline machine cannot fetch.
+_SETTLE = """
+const done = arguments[arguments.length - 1];
+const mathjax = (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise) || null;
+Promise.resolve(mathjax)
+  .then(() => document.fonts ? document.fonts.ready : null)
+  .then(() => setTimeout(() => done('ok'), 500), (err) => done('MathJax failed: ' + err));
+"""
 
-    Readers online get these; the test machine has no internet, so a failed
-    *remote* fetch is not a fault of the book. Local files must all load.
+
+def _open(browser, page: Path) -> tuple[list[dict], list[str]]:
+    """Open a page from disk and let it settle (MathJax typeset, fonts, widgets).
+
+    Returns:
+        The console's SEVERE entries and the URL of every request the page made.
     """
-    message = entry.get("message", "")
-    return entry.get("source") == "network" and message.startswith(("https://", "http://"))
+    browser.get_log("browser")  # drop what earlier pages left
+    browser.get_log("performance")
+    browser.get(page.as_uri())
+    settled = browser.execute_async_script(_SETTLE)
+    assert settled == "ok", f"{page.name}: {settled}"
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    urls = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") != "Network.requestWillBeSent":
+            continue
+        params = message["params"]
+        # the browser's own pages (its new-tab page, internal resources) are not the book's
+        if urlsplit(params.get("documentURL", "")).scheme in _BROWSER_SCHEMES:
+            continue
+        urls.append(params["request"]["url"])
+    return errors, urls
+
+
+_BROWSER_SCHEMES = {"chrome", "chrome-untrusted", "chrome-search", "chrome-extension", "devtools"}
+
+
+def _outside(url: str, html_dir: Path) -> bool:
+    """Whether a request leaves the built book: any network address, or a file elsewhere."""
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob", "about"):
+        return False
+    if parts.scheme != "file":
+        return True
+    return not Path(unquote(parts.path)).resolve().is_relative_to(html_dir.resolve())
+
+
+_RAW_TEX = r"\\\(|\\\[|\$\$|\\begin\{|\\(?:frac|epsilon|sum|mathrm|mathbf|cdot|times|left|right|lfloor|rfloor|text|alpha|beta|sigma|partial|operatorname|max|min|log)\b"
+_MATH_STATE = """
+const skip = new Set(['SCRIPT', 'STYLE', 'CODE', 'PRE', 'TEXTAREA', 'MJX-CONTAINER', 'NOSCRIPT']);
+const raw = new RegExp(arguments[0]);
+const root = document.querySelector('main') || document.body;
+const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+const found = [];
+for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+  let el = node.parentElement, hidden = false;
+  for (; el && el !== root; el = el.parentElement) {
+    if (skip.has(el.tagName) || el.classList.contains('highlight')) { hidden = true; break; }
+  }
+  if (!hidden && raw.test(node.textContent)) found.push(node.textContent.trim().slice(0, 80));
+}
+const math = Array.from(root.querySelectorAll('.math'));
+return {
+  math: math.length,
+  untypeset: math.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80)),
+  containers: root.querySelectorAll('mjx-container').length,
+  errors: Array.from(root.querySelectorAll('mjx-merror')).map(m => m.textContent.slice(0, 80)),
+  raw: found,
+};
+"""
+
+
+class _Resources(HTMLParser):
+    """The addresses a page loads by itself (scripts, stylesheets, images, frames...), not its links."""
+
+    LOADS = {"script": "src", "img": "src", "iframe": "src", "source": "src", "audio": "src",
+             "video": "src", "embed": "src", "object": "data", "track": "src", "input": "src"}
+    LINK_RELS = {"stylesheet", "preload", "modulepreload", "prefetch", "icon", "shortcut", "manifest",
+                 "apple-touch-icon", "preconnect", "dns-prefetch"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attrs = dict(attrs)
+        if tag in self.LOADS and attrs.get(self.LOADS[tag]):
+            self.urls.append(attrs[self.LOADS[tag]])
+        if tag == "link" and attrs.get("href") and self.LINK_RELS & set((attrs.get("rel") or "").lower().split()):
+            self.urls.append(attrs["href"])
+        if tag == "img" and attrs.get("srcset"):
+            self.urls += [part.split()[0] for part in attrs["srcset"].split(",") if part.strip()]
+
+
+def _remote(url: str) -> bool:
+    return bool(urlsplit(url).scheme not in ("", "data", "blob") or url.startswith("//"))
 
 
 def test_book_has_no_error_outputs(html_dir):
@@ -146,11 +262,9 @@ def test_book_has_no_error_outputs(html_dir):
 def test_chapter_page_loads_and_shows_figures(html_dir, browser, chapter):
     page = html_dir / f"{chapter}.html"
     assert page.exists(), f"{page} was not built"
-    browser.get_log("browser")  # drop what earlier pages left
-    browser.get(page.as_uri())
+    errors, _ = _open(browser, page)
     title = browser.title
     assert title and "404" not in title
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and not _offline_cdn(e)]
     assert not errors, f"console errors on {chapter}: {errors}"
     images = browser.execute_script(
         "return Array.from(document.querySelectorAll('main img, article img'))"
@@ -159,6 +273,44 @@ def test_chapter_page_loads_and_shows_figures(html_dir, browser, chapter):
     assert images, f"{chapter} shows no figures"
     broken = [src for src, ok in images if not ok]
     assert not broken, f"{chapter}: figures that did not load: {broken}"
+
+
+def test_built_html_loads_only_files_of_the_book(html_dir):
+    """Every script, stylesheet, image or frame a built page names is a relative address."""
+    pages = [p for p in html_dir.rglob("*.html") if not p.relative_to(html_dir).parts[0] in ("_static", "_sources")]
+    assert len(pages) >= len(_pages()), f"only {len(pages)} pages under {html_dir}"
+    remote = {}
+    for page in pages:
+        parser = _Resources()
+        parser.feed(page.read_text())
+        found = [url for url in parser.urls if _remote(url)]
+        if found:
+            remote[str(page.relative_to(html_dir))] = found
+    assert not remote, f"pages that load files from outside the book: {remote}"
+    css = {str(f.relative_to(html_dir)): hits for f in (html_dir / "_static").rglob("*.css")
+           if (hits := re.findall(r"(?:url\(|@import)\s*['\"]?((?:https?:)?//[^'\")\s]+)", f.read_text(errors="replace")))}
+    assert not css, f"stylesheets that load files from outside the book: {css}"
+
+
+@pytest.mark.parametrize("page", _pages())
+def test_page_works_offline_and_typesets_its_equations(html_dir, browser, page):
+    """Opened from disk with no network: no request leaves the book, no console error,
+    every equation typeset by the book's own MathJax and no raw TeX left on the page."""
+    path = html_dir / f"{page}.html"
+    assert path.exists(), f"{path} was not built"
+    errors, urls = _open(browser, path)
+    outside = sorted({url for url in urls if _outside(url, html_dir)})
+    assert not outside, f"{page}: requests that leave the book: {outside}"
+    assert urls, f"{page}: the performance log recorded no request at all (is the log working?)"
+    assert not errors, f"{page}: console errors: {errors}"
+    state = browser.execute_script(_MATH_STATE, _RAW_TEX)
+    assert not state["raw"], f"{page}: raw TeX on the page: {state['raw']}"
+    if state["math"]:
+        assert not state["untypeset"], f"{page}: equations MathJax did not typeset: {state['untypeset']}"
+        assert state["containers"] >= state["math"], f"{page}: {state['containers']} typeset of {state['math']}"
+        assert not state["errors"], f"{page}: TeX errors: {state['errors']}"
+        loaded = [u for u in urls if "/_static/mathjax/" in u]
+        assert loaded, f"{page}: has equations but did not load the book's MathJax"
 
 
 @pytest.mark.parametrize("chapter", _chapters())
@@ -189,3 +341,55 @@ def test_solutions_start_closed_in_the_browser(html_dir, browser):
         ".some(c => c.offsetParent !== null && c.getBoundingClientRect().height > 0));")
     assert shown, "no solution on the page"
     assert not any(shown), f"solutions open on first view: {shown}"
+
+
+def test_launch_services_follow_the_repository_url():
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        from launch_setting import launch_services
+    finally:
+        sys.path.remove(str(ROOT / "book" / "_ext"))
+    launch = {"binderhub_url": "https://binder.example", "colab_url": "https://colab.example",
+              "jupyterhub_url": "https://hub.example", "thebe": True, "notebook_interface": "jupyterlab"}
+    off = launch_services({"repository_url": "", "launch_buttons": launch})
+    assert off == {**launch, "binderhub_url": "", "colab_url": "", "jupyterhub_url": "", "thebe": False}
+    assert launch_services({"repository_url": "https://github.com/o/r", "launch_buttons": launch}) == launch
+    # Colab opens GitHub notebooks only: another host keeps Binder and JupyterHub
+    other = launch_services({"repository_url": "https://gitlab.com/o/r", "launch_buttons": launch})
+    assert other == {**launch, "colab_url": ""}
+
+
+def test_launch_buttons_appear_when_the_repository_url_is_set(tmp_path):
+    """One setting: with repository.url set, each chapter links to Binder, Colab and (with a hub
+    named) JupyterHub, at the chapter's notebook; with it empty (_config.yml as committed), none."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert not config["repository"]["url"], "the committed book has no repository URL: launch buttons off"
+    url = "https://github.com/example-org/example-book"
+    config["repository"]["url"] = url
+    config["launch_buttons"]["jupyterhub_url"] = "https://hub.example.org"
+    config["sphinx"]["local_extensions"] = {
+        name: str((ROOT / path).resolve()) for name, path in config["sphinx"]["local_extensions"].items()}
+    config["execute"] = {**config["execute"], "execute_notebooks": "off"}
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb), "build", str(ROOT), "--path-output", str(tmp_path), "--config", str(tmp_path / "_config.yml"),
+           "-W", "--keep-going"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"the book did not build with a repository URL:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    html = tmp_path / "_build" / "html"
+    chapter = _chapters()[0]
+    text = (html / f"{chapter}.html").read_text()
+    assert f"https://mybinder.org/v2/gh/example-org/example-book/main?urlpath=lab/tree/{chapter}.ipynb" in text
+    assert f"https://colab.research.google.com/github/example-org/example-book/blob/main/{chapter}.ipynb" in text
+    assert "https://hub.example.org/hub/user-redirect/git-pull?repo=https%3A//github.com/example-org/example-book" in text
+    assert f"urlpath=lab/tree/example-book/{chapter}.ipynb" in text  # nbgitpuller clones into example-book/
+    assert f'href="{url}"' in text, "no link to the repository in the header"
+
+
+def test_no_launch_buttons_without_a_repository_url(html_dir):
+    for chapter in _chapters():
+        text = (html_dir / f"{chapter}.html").read_text()
+        for service in ("mybinder.org", "colab.research.google.com", "/hub/user-redirect/"):
+            assert service not in text, f"{chapter}: a {service} launch link, but _config.yml has no repository URL"
