@@ -144,8 +144,9 @@ def browser(tmp_path_factory):
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     opts.add_experimental_option("perfLoggingPrefs", {"enableNetwork": True, "enablePage": False})
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)
-    driver.set_page_load_timeout(60)
-    driver.set_script_timeout(60)
+    # generous: on two cores shared with other work, MathJax and the widgets' bundle load slowly
+    driver.set_page_load_timeout(180)
+    driver.set_script_timeout(180)
     # no network: a page opened from disk must not need one (and must not try)
     driver.execute_cdp_cmd("Network.enable", {})
     driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*", "ws://*", "wss://*"]})
