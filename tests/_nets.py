@@ -25,7 +25,7 @@ def small_cnn() -> nn.Module:
 def bundled_net(arch: str, seed: int = 0) -> Net:
     """A bundled-style net (untrained) with its Fashion-MNIST preprocessing."""
     builder = {"alexnet": alexnet_fmnist, "zfnet": zfnet_fmnist, "vgg16": vgg_fmnist}[arch]
-    size = 32 if arch == "vgg16" else 64
+    size = 64  # the three read 64 px composed images
     p = Preprocess(size, 0.286, 0.353)
     return Net(arch, "bundled", builder(seed=seed).eval(), list(FASHION_MNIST_CLASSES), p, (p.mean,), (p.std,),
                size, "untrained, for tests")

@@ -76,8 +76,8 @@ def test_paste_by_hand():
     bg[0, 0] = 7
     image, mask = C.paste(g, bg, 1, 2)
     expected = bg.copy()
-    # g + (255 - g) * b / 255, rounded half up: 26 -> 26 + 229*100/255 = 115.8 -> 116; 128 -> 128 + 49.8 -> 178
-    expected[2, 2], expected[2, 3], expected[2, 4] = 116, 255, 178
+    # opaque on the mask: the garment's own pixels, whatever the background
+    expected[2, 2], expected[2, 3], expected[2, 4] = 26, 255, 128
     assert image.tolist() == expected.tolist()
     assert np.flatnonzero(mask.ravel()).tolist() == [12, 13, 14]  # the 20 (<= OBJECT_LEVEL) is left out
     assert image.dtype == np.uint8 and bg[2, 2] == 100  # the crop is not written
@@ -91,9 +91,22 @@ def test_paste_on_black_gives_back_the_garment(sample):
         assert (image[~mask] == 0).all()
 
 
-def test_paste_on_white_stays_white(sample):
-    image, mask = C.paste(sample.images[0], np.full((40, 40), 255, np.uint8), 5, 5)
-    assert (image == 255).all()
+def test_paste_is_opaque_on_white_too(sample):
+    g = sample.images[0]
+    image, mask = C.paste(g, np.full((40, 40), 255, np.uint8), 5, 5)
+    m = C.garment_mask(g)
+    assert (image[5:33, 5:33][m] == g[m]).all() and (image[~mask] == 255).all()
+
+
+def test_garment_mask_fills_holes_inside_only():
+    g = np.zeros((7, 7), np.uint8)
+    g[1:6, 1:6] = 200
+    g[3, 3] = 0      # a dark print inside: part of the garment
+    g[1, 3] = 0      # a notch on the edge: open to the outside, not a hole
+    m = C.garment_mask(g)
+    assert m[3, 3] and not m[1, 3] and m.sum() == 24
+    image, mask = C.paste(g, np.full((7, 7), 90, np.uint8), 0, 0)
+    assert image[3, 3] == 0 and image[1, 3] == 90 and (mask == m).all()
 
 
 def test_paste_refuses_a_garment_over_the_edge(sample):
@@ -139,8 +152,8 @@ def test_mask_is_the_placed_garments_silhouette_exactly(sample, data):
         p = data.placement(i)
         assert label == int(sample.labels[i])
         assert mask.dtype == np.bool_ and mask.shape == (64, 64)
-        assert (mask == silhouette_mask(_placed_garment(sample.images[i], p))).all()
-        assert mask.sum() == (sample.images[i] > OBJECT_LEVEL).sum()  # nothing of the garment cut off
+        assert (mask == C.garment_mask(_placed_garment(sample.images[i], p))).all()
+        assert mask.sum() == C.garment_mask(sample.images[i]).sum()  # nothing of the garment cut off
 
 
 def test_pixels_off_the_mask_are_the_background_crop(sample, data):
@@ -148,9 +161,8 @@ def test_pixels_off_the_mask_are_the_background_crop(sample, data):
         image, mask = data.compose(i)
         crop = data.placement(i).background_crop()
         assert (image[~mask] == crop[~mask]).all()
-        placed = _placed_garment(sample.images[i], data.placement(i)).astype(int)
-        want = placed + ((255 - placed) * crop.astype(int) + 127) // 255
-        assert (image[mask] == want[mask]).all()
+        placed = _placed_garment(sample.images[i], data.placement(i))
+        assert (image[mask] == placed[mask]).all()
 
 
 def test_garment_lies_inside_the_frame_and_places_vary(sample, data):

@@ -559,8 +559,8 @@ def test_display_helpers(small_alexnet):
 
 
 def test_load_image_checks_size_after_the_nets_own_transform():
-    # A raw 28-pixel Fashion-MNIST image is fine for a bundled net whose transform
-    # blows it up to 64; the size check applies to what the network will see.
+    # A 12-pixel picture is fine for a bundled net whose transform blows it up
+    # to 64; the size check applies to what the network will see.
     from types import SimpleNamespace
 
     from PIL import Image
@@ -570,7 +570,7 @@ def test_load_image_checks_size_after_the_nets_own_transform():
 
     model = alexnet_fmnist(seed=0)
     net = SimpleNamespace(model=model, transform=Preprocess(64, 0.5, 0.25))
-    x = load_image(Image.new("L", (28, 28), 128), net)
+    x = load_image(Image.new("L", (12, 12), 128), net)
     assert x.shape == (1, 1, 64, 64)
-    with pytest.raises(InputTooSmall, match="28×28 pixels, smaller than this network accepts"):
-        load_image(Image.new("L", (28, 28), 128), model)  # no transform: the picture as it is
+    with pytest.raises(InputTooSmall, match="12×12 pixels, smaller than this network accepts"):
+        load_image(Image.new("L", (12, 12), 128), model)  # no transform: the picture as it is

@@ -491,8 +491,12 @@ def test_prepared_objects_are_the_one_mask_of_each_image():
     examples = boots.examples()
     prep = boots.prepare(net)
     assert [ex.name for ex in examples] == prep.names and all(ex.category == "Ankle boot" for ex in examples)
+    from vizlib.core.composed import bundled_sample
+
+    s = bundled_sample()
+    where = {int(t): i for i, t in enumerate(s.indices)}
     for i, ex in enumerate(examples):
-        assert np.array_equal(ex.mask, silhouette_mask(ex.image, boots.silhouette_level))
+        assert np.array_equal(ex.mask, s.masks[where[int(ex.name)]])  # the composed garment's exact mask
         assert torch.equal(prep.objects[i], transform_mask(net, ex.mask))
         assert torch.equal(prep.images[i], ex.tensor(net))
     assert prep.objects.shape == (8, 64, 64) and prep.images.shape == (8, 1, 64, 64)

@@ -26,14 +26,14 @@ from .conftest import hook_count
 
 
 def test_side_by_side_with_different_input_sizes_each_net_preprocesses():
-    nets = {"AlexNet": bundled_net("alexnet"), "VGG-16": bundled_net("vgg16"), "RGB": rgb_net()}
+    nets = {"AlexNet": bundled_net("alexnet"), "VGG-16": bundled_net("vgg16"), "RGB": rgb_net(67)}
     img = fashion_mnist_sample().images[0]
     mask = silhouette_mask(img)
     states = {k: (hook_count(n.model), {p: v.clone() for p, v in n.model.state_dict().items()})
               for k, n in nets.items()}
     r = side_by_side(nets, ExampleImage("shirt", img, 0, "T-shirt/top", mask))
     sizes = {v.name: v.input.shape[:2] for v in r.views}
-    assert sizes == {"AlexNet": (64, 64), "VGG-16": (32, 32), "RGB": (67, 67)}
+    assert sizes == {"AlexNet": (64, 64), "VGG-16": (64, 64), "RGB": (67, 67)}
     for v, net in zip(r.views, nets.values()):
         assert v.layers == stage_layers(net.model)
         side = net.input_size
@@ -55,7 +55,7 @@ def test_side_by_side_with_different_input_sizes_each_net_preprocesses():
     # a colour photo goes to the greyscale nets too
     photo = (np.random.default_rng(0).random((90, 120, 3)) * 255).astype(np.uint8)
     r2 = side_by_side(nets, photo, mask=box_mask(photo.shape, (20, 30, 70, 90)), name="photo")
-    assert [v.input.shape[:2] for v in r2.views] == [(64, 64), (32, 32), (67, 67)]
+    assert [v.input.shape[:2] for v in r2.views] == [(64, 64), (64, 64), (67, 67)]
     s = energy_by_stage([r, r2])
     assert set(s) == set(nets) and s["AlexNet"]["images"] == 2 and len(s["VGG-16"]["inside"]) == 5
     assert len(ch.energy_table([r, r2])) == 6
@@ -109,11 +109,11 @@ def test_transform_mask_follows_the_resize():
 
 
 def test_pictures_are_prepared_by_the_one_path():
-    # a bare module has no transform to blow a 28-pixel picture up: the size is checked, with a fix
+    # a bare module has no transform to blow a 12-pixel picture up: the size is checked, with a fix
     with pytest.raises(InputTooSmall, match="smaller than this network accepts"):
-        load_image(np.zeros((28, 28), np.uint8), alexnet_fmnist(seed=0), convert=True)
+        load_image(np.zeros((12, 12), np.uint8), alexnet_fmnist(seed=0), convert=True)
     x = load_image(np.zeros((28, 28), np.uint8), bundled_net("vgg16"), convert=True)
-    assert x.shape == (1, 1, 32, 32)
+    assert x.shape == (1, 1, 64, 64)
 
 
 def test_whole_layer_and_top_predictions_agree_with_side_by_side():

@@ -21,12 +21,12 @@ from matplotlib.figure import Figure
 from torch import nn
 from torchvision import models as tvm
 
-from ..core.data import fashion_mnist_sample
+from ..core.composed import bundled_sample, median_box_side
 from ..core.errors import InputTooSmall
-from ..core.measures import silhouette_mask
 from ..core.shapes import min_input_size, output_sizes, pool_output_size
 from ..core.tables import Table
 from ..methods.architecture import LayerRow, Summary, summary
+from ..methods.occlusion import Occlusion
 from ..methods.filters import HighFrequencyShare, InitSimilarity, high_frequency_share, init_similarity
 from ..methods.reconstruction import StageEnergy, object_energy_by_stage
 from ..methods.receptive_field import receptive_fields
@@ -57,7 +57,14 @@ __all__ = [
     "SEEING_NETS",
     "SEEING_BARS",
     "Seeing",
+    "SEEING_OCCLUDER",
+    "OcclusionSeeing",
+    "FieldSeeing",
+    "occlusion_seeing",
+    "field_seeing",
     "seeing_measures",
+    "seeing_accuracy_table",
+    "seeing_occlusion_table",
     "seeing_table",
     "seeing_claims",
     "claims_table",
@@ -227,7 +234,7 @@ def bundled_fields_table(small: dict[str, Summary]) -> Table:
         ['195/32', '171/32', '212/32']
     """
     return Table(["network", "input", "parameters", "multiply-adds", "field of the last pooling (size/stride)"],
-                 [[f"{arch}-style (bundled)", FMNIST_INPUT_SIZE[arch], s.total_params, s.total_macs,
+                 [[f"{_STYLE[arch]} (bundled)", FMNIST_INPUT_SIZE[arch], s.total_params, s.total_macs,
                    "{0.size}/{0.stride}".format(receptive_fields(BUNDLED_BUILDERS[arch]())[-1])]
                   for arch, s in small.items()])
 
@@ -237,8 +244,14 @@ SEEING_NETS: tuple[tuple[str, str | None], ...] = (("alexnet", None), ("zfnet", 
                                                    ("alexnet", "norenorm"))
 
 #: The bars a bundled net that sees should pass: the c1 high-frequency share (cut-off, FFT size, most), the most cosine similarity
-#: to the initialisation, and how many times the object's share each stage's reconstruction must reach.
-SEEING_BARS = {"cutoff": 0.25, "pad": 32, "high_frequency": 0.35, "init_similarity": 0.5, "object_factor": 3.0}
+#: to the initialisation, how many times the object's share each stage's reconstruction must reach, the least median drop of
+#: p(true class) under the occluder, the least share of images whose most damaging tenth of positions lies on the object, and
+#: the least accuracy on the composed test set.
+SEEING_BARS = {"cutoff": 0.25, "pad": 32, "high_frequency": 0.35, "init_similarity": 0.5, "object_factor": 3.0,
+               "occlusion_drop": 0.3, "occlusion_on_object": 0.8, "accuracy": 0.88}
+
+#: The occluder of the seeing measures: a grey square of ``size`` px moved by ``stride`` px over the 64 px images.
+SEEING_OCCLUDER = {"size": 9, "stride": 3}
 
 _STYLE = {"alexnet": "AlexNet-style", "zfnet": "ZFNet-style", "vgg16": "VGG-16-style"}
 
@@ -269,32 +282,128 @@ class Seeing:
     high_init: HighFrequencyShare
     init: InitSimilarity
     energy: StageEnergy
+    occlusion: "OcclusionSeeing | None" = None
+    field: "FieldSeeing | None" = None
+    accuracy: float | None = None
+    plain_accuracy: float | None = None
 
 
-def seeing_measures(n: int = 100, nets: Sequence[tuple[str, str | None]] = SEEING_NETS) -> list[Seeing]:
+@dataclass
+class OcclusionSeeing:
+    """Zeiler's Fig. 7 test as two numbers per image, over the first images of the sample.
+
+    Attributes:
+        drops: per image, p(true class) unoccluded minus its lowest value over the positions.
+        on_object: per image, the share of the most damaging tenth of positions whose
+            square centre lies on the garment's mask.
+        size, stride: the occluder.
+    """
+
+    drops: np.ndarray
+    on_object: np.ndarray
+    size: int
+    stride: int
+
+    @property
+    def images(self) -> int:
+        return int(len(self.drops))
+
+    @property
+    def median_drop(self) -> float:
+        return float(np.median(self.drops)) if len(self.drops) else float("nan")
+
+    @property
+    def centred(self) -> float:
+        """The share of images whose most damaging tenth lies mostly (more than half) on the object."""
+        return float(np.mean(self.on_object > 0.5)) if len(self.on_object) else float("nan")
+
+
+@dataclass
+class FieldSeeing:
+    """The second conv stage's receptive field against the median object's bounding box.
+
+    Attributes:
+        layer: the stage's last convolution (``c2``, ``c2_2``).
+        field: its receptive field's side in input pixels (:func:`vizlib.receptive_fields`).
+        box: the median over the sample's garments of their box's longer side.
+        box_short: the same for the shorter side.
+    """
+
+    layer: str
+    field: int
+    box: float
+    box_short: float
+
+
+def occlusion_seeing(net, n: int = 50, *, size: int | None = None, stride: int | None = None) -> OcclusionSeeing:
+    """Occlude the first ``n`` sample images with a grey square: how far p(true class) drops, and where.
+
+    Example:
+        >>> o = occlusion_seeing(load_bundled("alexnet"), 2, stride=16)
+        >>> o.images, 0 <= o.median_drop <= 1
+        (2, True)
+    """
+    from .ch05 import occlusion_readings
+
+    size = SEEING_OCCLUDER["size"] if size is None else size
+    stride = SEEING_OCCLUDER["stride"] if stride is None else stride
+    sample = bundled_sample()
+    occ = Occlusion(net)
+    drops, on = [], []
+    for i in range(min(n, len(sample))):
+        e = sample.example(i)
+        maps = occ.sweep(e.image, size, stride, int(e.label), project=False, progress=False,
+                         keep_probabilities=False)
+        r = occlusion_readings(maps, e.mask)
+        drops.append(r.base_probability - r.lowest_probability)
+        on.append(r.on_object)
+    return OcclusionSeeing(np.asarray(drops, float), np.asarray(on, float), int(size), int(stride))
+
+
+def field_seeing(net) -> FieldSeeing:
+    """The second stage's field (``c2`` or VGG's ``c2_2``) beside the median garment box of the sample.
+
+    Example:
+        >>> f = field_seeing(load_bundled("vgg16"))
+        >>> f.layer, f.field
+        ('c2_2', 14)
+    """
+    fields = {r.name: r.size for r in receptive_fields(net)}
+    layer = "c2" if "c2" in fields else "c2_2"
+    masks = bundled_sample().masks
+    return FieldSeeing(layer, int(fields[layer]), median_box_side(masks), median_box_side(masks, "shorter"))
+
+
+def seeing_measures(n: int = 100, nets: Sequence[tuple[str, str | None]] = SEEING_NETS, *,
+                    occlusion: int = 50) -> list[Seeing]:
     """Measure whether each committed bundled net sees.
 
     For each net: the median c1 high-frequency share (cut-off and FFT size
     from :data:`SEEING_BARS`) and its initialisation's, the median cosine
     similarity of c1 to that initialisation, and over the first ``n`` images
-    of the committed test sample (each garment's silhouette as its object)
+    of the composed test sample (each garment's exact mask as its object)
     the median share of whole-layer reconstruction energy on the object at
-    every conv stage, beside the median object share.
+    every conv stage, beside the median object share; over the first
+    ``occlusion`` images, Fig. 7's drop of p(true class) and where the most
+    damaging positions lie (:func:`occlusion_seeing`); the second stage's
+    receptive field against the median garment box (:func:`field_seeing`);
+    and the accuracies the training record keeps.
 
     Args:
         n: how many sample images (the first ``n``).
         nets: ``(arch, variant)`` pairs; those whose checkpoint does not ship are left out.
+        occlusion: how many images to occlude (0: leave occlusion out).
 
     Returns:
         One :class:`Seeing` per net.
 
     Example:
-        >>> rows = seeing_measures(2, nets=[("zfnet", None)])
+        >>> rows = seeing_measures(2, nets=[("zfnet", None)], occlusion=0)
         >>> rows[0].name, rows[0].energy.images
         ('ZFNet-style (bundled)', 2)
     """
-    sample = fashion_mnist_sample()
-    images = sample.images[:n]
+    sample = bundled_sample()
+    images, masks = sample.images[:n], sample.masks[:n]
     rows = []
     for arch, variant in nets:
         if not (CHECKPOINT_DIR / f"{_stem(arch, variant)}.pt").is_file():
@@ -303,9 +412,12 @@ def seeing_measures(n: int = 100, nets: Sequence[tuple[str, str | None]] = SEEIN
         start = initial_model(arch, variant)
         cut, pad = SEEING_BARS["cutoff"], int(SEEING_BARS["pad"])
         label = _STYLE.get(arch, arch) + (f", {variant}" if variant else "") + " (bundled)"
+        record = bundled_record(arch, variant)
         rows.append(Seeing(label, arch, variant, high_frequency_share(net, cut, pad),
                            high_frequency_share(start, cut, pad), init_similarity(net, start),
-                           object_energy_by_stage(net, images, (silhouette_mask(im) for im in images))))
+                           object_energy_by_stage(net, images, iter(masks)),
+                           occlusion_seeing(net, occlusion) if occlusion else None, field_seeing(net),
+                           record.get("test_accuracy"), record.get("plain_test_accuracy")))
     return rows
 
 
@@ -384,7 +496,75 @@ def seeing_claims(rows: Sequence[Seeing]) -> list[Claim]:
         out.append(Claim.judge(
             source, f"{r.name}: whole-layer reconstructions from every conv stage concentrate on the object",
             measured, holds))
+    for r in rows:
+        o = r.occlusion
+        if o is None or r.variant is not None:
+            continue
+        out.append(Claim.judge(
+            source, f"{r.name}: covering the garment costs the true class (Fig. 7 (d))",
+            f"median drop of p(true class) at the worst position {number(o.median_drop)} over {o.images} images "
+            f"({o.size} px square, stride {o.stride}); bar: at least {bars['occlusion_drop']:g}",
+            o.median_drop >= bars["occlusion_drop"] if np.isfinite(o.median_drop) else None))
+        out.append(Claim.judge(
+            source, f"{r.name}: the most damaging positions lie on the garment",
+            f"{number(o.centred)} of {o.images} images have more than half of their worst tenth of positions "
+            f"centred on the garment's mask; bar: at least {bars['occlusion_on_object']:g}",
+            o.centred >= bars["occlusion_on_object"] if np.isfinite(o.centred) else None))
+    for r in rows:
+        f = r.field
+        if f is None or r.variant is not None:
+            continue
+        out.append(Claim.judge(
+            source, f"{r.name}: the second stage sees parts of a garment, not all of it",
+            f"{f.layer}'s receptive field {f.field} px; the median garment box {number(f.box)} × "
+            f"{number(f.box_short)} px (longer × shorter side); bar: the field below the longer side",
+            f.field < f.box))
+    for r in rows:
+        if r.variant is not None:
+            continue
+        acc = r.accuracy
+        out.append(Claim.judge(
+            source, f"{r.name}: classifies the composed test set well",
+            (f"accuracy {100 * acc:.2f} % on the 10,000 composed test images" if acc is not None
+             else "no test-set accuracy in the training record (Fashion-MNIST's test set was not at hand)")
+            + f"; bar: at least {100 * bars['accuracy']:g} %",
+            acc >= bars["accuracy"] if acc is not None else None))
     return out
+
+
+def seeing_accuracy_table(rows: Sequence[Seeing]) -> Table:
+    """Each net's accuracy on the composed test set and on plain Fashion-MNIST (garments on black), from its record.
+
+    Example:
+        >>> seeing_accuracy_table(seeing_measures(2, nets=[("vgg16", None)], occlusion=0)).header[1]
+        'composed test set (10,000)'
+    """
+    def pct(v: float | None) -> str:
+        return "not measured" if v is None else f"{100 * v:.2f} %"
+
+    body = [[r.name, pct(r.accuracy), pct(r.plain_accuracy),
+             pct(bundled_record(r.arch, r.variant).get("sample_accuracy"))] for r in rows]
+    return Table(["network", "composed test set (10,000)", "plain test set: garments centred on black (10,000)",
+                  "composed sample (1,500)"], body, "Accuracy of the bundled nets, from their training records")
+
+
+def seeing_occlusion_table(rows: Sequence[Seeing]) -> Table:
+    """Fig. 7's test and the second stage's field, one row per net (those with an occlusion measure).
+
+    Example:
+        >>> seeing_occlusion_table(seeing_measures(1, nets=[("alexnet", None)], occlusion=1)).header[0]
+        'network'
+    """
+    body = []
+    for r in rows:
+        o, f = r.occlusion, r.field
+        if o is None:
+            continue
+        body.append([r.name, number(o.median_drop), number(o.centred), o.images,
+                     f"{f.layer}: {f.field} px" if f else "", f"{number(f.box)} × {number(f.box_short)} px" if f else ""])
+    return Table(["network", "median drop of p(true class)", "images with the worst tenth on the garment", "images",
+                  "second stage's field", "median garment box"], body,
+                 "Do the bundled nets use the garment? Occlusion (Fig. 7) and the second stage's field")
 
 
 def bundled_table() -> Table:
@@ -403,19 +583,21 @@ def bundled_table() -> Table:
             if not (CHECKPOINT_DIR / f"{_stem(arch, variant)}.json").is_file():
                 continue
             r = bundled_record(arch, variant)
-            test = r.get("test_accuracy")
+            test, plain = r.get("test_accuracy"), r.get("plain_test_accuracy")
             rows.append([
                 r.get("name", _stem(arch, variant)),
                 "on" if r.get("renorm", True) else "off",
                 r.get("epochs"),
                 f"{100 * test:.2f} %" if test is not None else "not measured",
+                f"{100 * plain:.2f} %" if plain is not None else "not measured",
                 f"{100 * r['sample_accuracy']:.2f} %",
                 f"{r['wall_time_s'] / 60:.0f} min",
                 r.get("device", ""),
                 r.get("command", ""),
             ])
     return Table(
-        ["checkpoint", "renorm", "epochs", "test set (10,000)", "sample (1,500)", "training time", "trained on", "command"],
+        ["checkpoint", "renorm", "epochs", "composed test set (10,000)", "plain, on black (10,000)", "composed sample (1,500)",
+         "training time", "trained on", "command"],
         rows,
         "the bundled nets, as recorded when they were trained",
     )

@@ -28,10 +28,11 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ..core.data import fashion_mnist_sample
+from ..core.composed import bundled_sample
 from ..core.errors import CheckpointError, NoObjectRegion, WeightsUnavailable
 from ..core.examples import ExampleImage, fashion_examples, photo_examples
 from ..core.measures import OBJECT_LEVEL
+from ..core.net import ARCH_NAMES, net_title
 from ..core.tables import Table
 from ..methods.deconvnet import normalize_projection
 from ..methods.filters import FilterRMS, FilterSpectrum, first_layer_filters
@@ -51,6 +52,7 @@ __all__ = [
     "whole_layer",
     # the chapter
     "NET_LABELS",
+    "labels",
     "FASHION_ORDER",
     "PHOTO_ORDER",
     "CLUTTER_SHARE",
@@ -88,7 +90,17 @@ __all__ = [
 ]
 
 #: Display names of the architectures.
-NET_LABELS: dict[str, str] = {"alexnet": "AlexNet", "zfnet": "ZFNet", "vgg16": "VGG-16"}
+NET_LABELS: dict[str, str] = dict(ARCH_NAMES)
+
+
+def labels(model_set: str) -> dict[str, str]:
+    """What the chapter calls each network of ``model_set`` (:func:`vizlib.core.net.net_title`).
+
+    Example:
+        >>> labels("bundled")["alexnet"]
+        'AlexNet-style (bundled)'
+    """
+    return {arch: net_title(arch, model_set) for arch in NET_LABELS}
 
 #: The order of Fashion-MNIST classes the chapter shows (T-shirt, trouser, sneaker, bag, boot, ...).
 FASHION_ORDER: tuple[int, ...] = (0, 1, 7, 8, 9, 5, 2, 3, 4, 6)
@@ -174,7 +186,7 @@ def comparison_images(model_set: str, n: int = 4) -> list[ExampleImage]:
 
 
 def sparsity_data(model_set: str, n: int) -> Any:
-    """What sparsity is counted over: the committed Fashion-MNIST sample (first ``n``) for the
+    """What sparsity is counted over: the composed test sample (first ``n``) for the
     Bundled set, the demo photos (first ``n`` of :data:`PHOTO_ORDER`) otherwise.
 
     Example:
@@ -182,7 +194,7 @@ def sparsity_data(model_set: str, n: int) -> Any:
         10
     """
     if model_set == "bundled":
-        s = fashion_mnist_sample()
+        s = bundled_sample()
         return s.subset(slice(0, min(n, len(s))))
     return [e.image for e in photo_examples(PHOTO_ORDER, n=n)]
 
@@ -190,8 +202,9 @@ def sparsity_data(model_set: str, n: int) -> Any:
 def background_clutter(images: Sequence[ExampleImage], level: int = OBJECT_LEVEL) -> float:
     """The share of the pixels outside the images' objects that are brighter than ``level``.
 
-    0 for Fashion-MNIST (its garments sit on black: everything outside the
-    silhouette is at most ``level``), most of the background for a photo.
+    0 for plain Fashion-MNIST (its garments sit on black: everything outside
+    the silhouette is at most ``level``), most of the background for a photo
+    or a composed image.
     Below :data:`CLUTTER_SHARE` the images hold no background clutter, and a
     claim about removing it cannot be tested on them.
 
@@ -199,8 +212,8 @@ def background_clutter(images: Sequence[ExampleImage], level: int = OBJECT_LEVEL
         NoObjectRegion: an image has no object region.
 
     Example:
-        >>> background_clutter(comparison_images("bundled", 2))
-        0.0
+        >>> background_clutter(comparison_images("bundled", 2)) > 0.5
+        True
     """
     outside = bright = 0
     for e in images:
@@ -306,7 +319,7 @@ def net_accuracy(net: Any, data: Any = None) -> Accuracy:
     Args:
         net: a :class:`~vizlib.Net`.
         data: an :class:`~vizlib.ImageSet` whose classes are the net's (the
-            committed Fashion-MNIST sample for the bundled nets), or ``None``.
+            composed sample for the bundled nets), or ``None``.
 
     Example:
         >>> import vizlib as vl
@@ -318,7 +331,8 @@ def net_accuracy(net: Any, data: Any = None) -> Accuracy:
     recorded, recorded_on = None, "no accuracy travels with these weights"
     if record.get("test_accuracy") is not None:
         recorded = float(record["test_accuracy"])
-        recorded_on = f"{record.get('test_images', 'the')} Fashion-MNIST test images (recorded at training)"
+        kind = "composed " if "composed" in str(record.get("test_source", "")) else ""
+        recorded_on = f"{record.get('test_images', 'the')} {kind}Fashion-MNIST test images (recorded at training)"
     elif extra.get("acc@1") is not None:
         recorded = float(extra["acc@1"]) / 100
         recorded_on = "ImageNet validation, top-1 (torchvision's metadata)"
@@ -332,15 +346,15 @@ def net_accuracy(net: Any, data: Any = None) -> Accuracy:
     return Accuracy(recorded, recorded_on, live, live_on)
 
 
-def accuracy_table(acc: Mapping[str, Accuracy]) -> Table:
-    """Recorded and live accuracy per network (arch -> :class:`Accuracy`).
+def accuracy_table(acc: Mapping[str, Accuracy], names: Mapping[str, str] = NET_LABELS) -> Table:
+    """Recorded and live accuracy per network (arch -> :class:`Accuracy`), named by ``names`` (:func:`labels`).
 
     Example:
         >>> len(accuracy_table({"alexnet": Accuracy(0.89, "10000 test images", None, "")}))
         1
     """
     return Table(["network", "recorded", "recorded on", "measured now", "measured on"],
-                 [[NET_LABELS.get(a, a), x.recorded, x.recorded_on, x.live, x.live_on] for a, x in acc.items()])
+                 [[names.get(a, a), x.recorded, x.recorded_on, x.live, x.live_on] for a, x in acc.items()])
 
 
 # --------------------------------------------------------------------------- claims
@@ -389,10 +403,11 @@ def sparsity_claims(sp: Mapping[str, Sparsity]) -> list[Claim]:
     return out
 
 
-def background_claims(energy: Mapping[str, Mapping[str, Any]], clutter: float) -> list[Claim]:
+def background_claims(energy: Mapping[str, Mapping[str, Any]], clutter: float,
+                      names: Mapping[str, str] = NET_LABELS) -> list[Claim]:
     """Yu's background claims, from the energy on the object per stage
     (:func:`vizlib.methods.reconstruction.energy_by_stage`, keyed by network label) and the images'
-    :func:`background_clutter`.
+    :func:`background_clutter`; ``names`` maps each arch to its key in ``energy`` (:func:`labels`).
 
     * Yu §5: VGG-16's last stage keeps more energy on the object than AlexNet's;
     * Yu §4.2, per network: unrelated information is removed from low to high
@@ -411,7 +426,7 @@ def background_claims(energy: Mapping[str, Mapping[str, Any]], clutter: float) -
     """
     note = f"; testable from clutter={CLUTTER_SHARE}"  # clutter: background pixels brighter than OBJECT_LEVEL
     out = []
-    last = {a: energy[NET_LABELS[a]]["inside"][-1] if NET_LABELS[a] in energy else None for a in ("vgg16", "alexnet")}
+    last = {a: energy[names[a]]["inside"][-1] if names[a] in energy else None for a in ("vgg16", "alexnet")}
     text, v = _measured({**last, "clutter": clutter})
     holds = None if v is None or v["clutter"] < CLUTTER_SHARE else v["vgg16"] > v["alexnet"]
     out.append(Claim.judge("Yu §5, Fig. 6", "VGG-16's last conv layer keeps more energy on the object than AlexNet's",

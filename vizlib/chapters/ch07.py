@@ -271,12 +271,14 @@ def true_vs_wrong_table(net: Any, results: Sequence[Explained]) -> Table:
                   "wrong on object"], rows)
 
 
-def _grid(r: Explained) -> float:
-    """:func:`grid_share` of the true class's DeNet image at the first stride (NaN where that makes no grid)."""
+def _grid(r: Explained, period: int | None = None) -> float:
+    """:func:`grid_share` of the true class's DeNet image at ``period`` (default: its own first stride;
+    NaN where that makes no grid)."""
+    period = r.period if period is None else period
     h, w = r.denet_true.shape[-2:]
-    if r.period < 2 or h % r.period or w % r.period:
+    if period < 2 or h % period or w % period:
         return math.nan
-    return grid_share(r.denet_true, r.period)
+    return grid_share(r.denet_true, period)
 
 
 def _median(values: Iterable[float]) -> float:
@@ -407,13 +409,16 @@ def denet_claims(results: dict[str, Sequence[Explained]], pair: tuple[str, str] 
             wins > len(ok) / 2 if ok else None))
     if pair is not None:
         alex, zf = pair
-        ga = round(_median(_grid(x) for x in results[alex]), 3)
-        gz = round(_median(_grid(x) for x in results[zf]), 3)
+        # both at AlexNet's stride: the grid its stride would stamp, looked for in both nets' images
+        # (ZFNet's first stride is half of it, and 1 in the Bundled set, where it stamps no grid at all)
+        period = results[alex][0].period
+        ga = round(_median(_grid(x, period) for x in results[alex]), 3)
+        gz = round(_median(_grid(x, period) for x in results[zf]), 3)
         sa, sz = ("—" if math.isnan(g) else f"{g:.3f}" for g in (ga, gz))
         claims.append(Claim.judge(
             "Vashishth §7, Fig. 12", "block artifacts in AlexNet's DeNet images, not in ZFNet's",
-            f"share of the image in a grid (medians): {alex} {sa} (period {results[alex][0].period}), "
-            f"{zf} {sz} (period {results[zf][0].period}); supported: {alex}'s above {zf}'s",
+            f"share of the image in a grid of period {period} (AlexNet's first stride; ZFNet's is "
+            f"{results[zf][0].period}), medians: {alex} {sa}, {zf} {sz}; supported: {alex}'s above {zf}'s",
             None if math.isnan(ga) or math.isnan(gz) else ga > gz))
     return claims
 

@@ -1,12 +1,13 @@
 """The example images the chapters show, each with one definition of its object.
 
-The Bundled set's networks read Fashion-MNIST (grey 28x28 garments, 10
-classes); the ImageNet and Random sets read colour photos with ImageNet's
+The Bundled set's networks read Fashion-MNIST garments (10 classes) pasted at
+their native 28 px onto 64 px crops of grey photos
+(:mod:`vizlib.core.composed`); the ImageNet and Random sets read colour photos with ImageNet's
 1000 categories. Chapters ask here for "a few images" or "a dataset" and get
 what fits the network, so one notebook reads true for every set.
 
-Every image comes as an :class:`ExampleImage` with its object: a garment's own
-pixels (:func:`~vizlib.core.measures.silhouette_mask`), a photo's hand-drawn
+Every image comes as an :class:`ExampleImage` with its object: a garment's exact
+mask (:func:`~vizlib.core.composed.garment_mask`, placed), a photo's hand-drawn
 box from ``vizlib/datasets/part_annotations.json`` (:data:`OBJECT_BOXES`, the
 only place the boxes are written down).
 """
@@ -15,15 +16,16 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from .data import DEMO_IMAGES, ImageSet, demo_image, fashion_mnist_sample
-from .measures import box_mask, silhouette_mask, transform_mask
+from .data import DEMO_IMAGES, ImageSet, demo_image
+from .composed import ComposedSet, bundled_sample
+from .example_image import ExampleImage
+from .measures import box_mask, silhouette_mask
 
 __all__ = [
     "ANNOTATIONS_PATH",
@@ -58,51 +60,13 @@ def object_boxes() -> dict[str, tuple[int, int, int, int]]:
     return {k: tuple(int(v) for v in box) for k, box in _annotations()["objects"]["demo_images"].items()}
 
 
-@dataclass
-class ExampleImage:
-    """One image with its true class and where its object is.
-
-    Attributes:
-        name: a short name for titles.
-        image: the raw picture (``H x W`` or ``H x W x 3`` uint8), before preprocessing.
-        label: index of its true class in the network's categories.
-        category: the class name.
-        mask: ``H x W`` bool in the picture's own pixels, True on the object
-            (``None``: no object region known).
-        index: its index in the dataset it comes from (Fashion-MNIST test set), if any.
-
-    Example:
-        >>> from vizlib.core.examples import fashion_examples
-        >>> shirt = fashion_examples(1)[0]
-        >>> shirt.category, shirt.index, shirt.image.shape
-        ('T-shirt/top', 35, (28, 28))
-    """
-
-    name: str
-    image: np.ndarray = field(repr=False)
-    label: int
-    category: str
-    mask: np.ndarray | None = field(default=None, repr=False)
-    index: int | None = None
-
-    def tensor(self, net: Any) -> torch.Tensor:
-        """The image prepared for ``net`` (its own transform, its colour mode): ``(C, H, W)``."""
-        from .images import load_image
-
-        return load_image(self.image, net, convert=True)[0]
-
-    def object_mask(self, net: Any) -> torch.Tensor | None:
-        """The object region in ``net``'s input: ``(H, W)`` bool, or ``None`` when the image has none."""
-        return None if self.mask is None else transform_mask(net, self.mask)
-
-    @property
-    def area(self) -> float:
-        """The object's share of the picture (NaN when no region is known)."""
-        return float(self.mask.mean()) if self.mask is not None else float("nan")
-
-
 def fashion_examples(n: int = 3, *, classes: Sequence[int] | None = None, data: ImageSet | None = None) -> list[ExampleImage]:
-    """``n`` Fashion-MNIST test images with their garments as objects.
+    """``n`` Fashion-MNIST test images with their garments as objects: what the Bundled set reads.
+
+    By default the committed test sample composed onto the backgrounds
+    (:func:`~vizlib.core.composed.bundled_sample`: 64 px, each garment's exact
+    mask); with ``data``, images from that set (a plain :class:`~vizlib.ImageSet`'s
+    garments on black get their silhouettes as masks).
 
     The ``i``-th image is of class ``classes[i % len(classes)]`` (default
     0..9), the first image of that class not taken yet: ``n <= 10`` gives one of
@@ -111,17 +75,18 @@ def fashion_examples(n: int = 3, *, classes: Sequence[int] | None = None, data: 
     Args:
         n: how many.
         classes: the order of the classes.
-        data: an :class:`~vizlib.ImageSet` (default: the committed sample).
+        data: an :class:`~vizlib.ImageSet` or :class:`~vizlib.core.composed.ComposedSet`
+            (default: the composed sample).
 
     Raises:
         ValueError: ``n`` below 1, or more images of a class asked for than the data holds.
 
     Example:
         >>> from vizlib.core.examples import fashion_examples
-        >>> [e.category for e in fashion_examples(2)]
-        ['T-shirt/top', 'Trouser']
+        >>> [(e.category, e.image.shape) for e in fashion_examples(2)]
+        [('T-shirt/top', (64, 64)), ('Trouser', (64, 64))]
     """
-    data = data if data is not None else fashion_mnist_sample()
+    data = data if data is not None else bundled_sample()
     order = list(range(len(data.classes)) if classes is None else classes)
     if n < 1 or not order:
         raise ValueError(f"ask for at least one image of at least one class (n={n}, classes={order})")
@@ -135,6 +100,9 @@ def fashion_examples(n: int = 3, *, classes: Sequence[int] | None = None, data: 
             raise ValueError(f"the data holds {len(hits)} images of class {data.classes[c]!r}; asked for {k + 1}")
         taken[c] = k + 1
         j = int(hits[k])
+        if isinstance(data, ComposedSet):
+            out.append(data.example(j))
+            continue
         idx = int(data.indices[j]) if data.indices is not None else j
         img = np.asarray(data.images[j])
         out.append(ExampleImage(f"{data.classes[c]} (test image {idx})", img, int(c), data.classes[c],
@@ -242,7 +210,7 @@ def example_dataset(net: Any, limit: int | None = None) -> ExampleDataset:
         ExampleDataset(4 images: Fashion-MNIST test sample committed with vizlib (150 per class), first 4)
     """
     if len(net.mean) == 1:
-        s = fashion_mnist_sample()
+        s = bundled_sample()
         k = len(s) if limit is None else min(limit, len(s))
         return ExampleDataset(s.images[:k], s.labels[:k], net, f"{s.source}, first {k}")
     photos = photo_examples(n=min(limit, len(DEMO_IMAGES)) if limit else None)

@@ -10,7 +10,29 @@ from torch import nn
 
 from .layers import layer_names
 
-__all__ = ["Net"]
+__all__ = ["Net", "ARCH_NAMES", "net_title"]
+
+#: The papers' names of the three designs.
+ARCH_NAMES: dict[str, str] = {"alexnet": "AlexNet", "zfnet": "ZFNet", "vgg16": "VGG-16"}
+
+
+def net_title(arch: str, model_set: str) -> str:
+    """The name a figure or table gives a network: what it is, not what it imitates.
+
+    The ImageNet set's nets are the papers' own designs ("AlexNet"); the Bundled
+    set's are small nets in their style ("AlexNet-style (bundled)"); the Random
+    set's are the designs untrained ("AlexNet (untrained)").
+
+    Example:
+        >>> net_title("vgg16", "bundled"), net_title("zfnet", "random"), net_title("alexnet", "imagenet")
+        ('VGG-16-style (bundled)', 'ZFNet (untrained)', 'AlexNet')
+    """
+    name = ARCH_NAMES.get(arch, arch)
+    if model_set == "bundled":
+        return f"{name}-style (bundled)"
+    if model_set == "random":
+        return f"{name} (untrained)"
+    return name
 
 
 @dataclass
@@ -50,6 +72,11 @@ class Net:
     def layers(self) -> list[str]:
         """The paper names of the layers, in forward order."""
         return layer_names(self.model)
+
+    @property
+    def title(self) -> str:
+        """Its name for figures and tables (:func:`net_title`): ``"AlexNet-style (bundled)"``, ..."""
+        return net_title(self.arch, self.model_set)
 
     @property
     def in_channels(self) -> int:

@@ -254,23 +254,19 @@ class PartSet:
         Example:
             >>> ex = part_set("ankle_boots").examples()[0]
             >>> ex.name, ex.category, ex.image.shape, ex.mask.shape
-            ('208', 'Ankle boot', (28, 28), (28, 28))
+            ('208', 'Ankle boot', (64, 64), (64, 64))
         """
         out = []
         if self.source == "fashion_mnist_test":
-            from ..core.data import fashion_mnist_sample
+            # the garments as the bundled nets read them: composed like the rest of the sample, with
+            # their exact masks; the annotated points follow each garment's place (:meth:`offsets`)
+            from ..core.composed import bundled_sample
 
-            s = fashion_mnist_sample()
-            assert s.indices is not None
-            where = {int(t): i for i, t in enumerate(s.indices)}
-            missing = [im.id for im in self.images if int(im.id) not in where]
-            if missing:
-                raise KeyError(f"test images {missing} are not in the committed Fashion-MNIST sample; annotate "
-                               "images of vizlib.fashion_mnist_sample() (its .indices are the test-set ids)")
-            for im in self.images:
-                j = where[int(im.id)]
-                label = int(s.labels[j])
-                out.append(ExampleImage(str(im.id), s.images[j], label, s.classes[label], None, int(im.id)))
+            s = bundled_sample()
+            for im, j in zip(self.images, self._sample_positions(s)):
+                ex = s.example(j)
+                ex.name = str(im.id)
+                out.append(ex)
         elif self.source == "demo_images":
             from ..core.data import demo_image
 
@@ -284,9 +280,36 @@ class PartSet:
                 if im.box is None:
                     raise ValueError(f"image {im.id} of set {self.name} has no object box")
                 ex.mask = box_mask(ex.image.shape, im.box)
-            else:
+            elif self.source != "fashion_mnist_test":
                 ex.mask = silhouette_mask(ex.image, self.silhouette_level)
         return out
+
+    def _sample_positions(self, s: Any) -> list[int]:
+        assert s.indices is not None
+        where = {int(t): i for i, t in enumerate(s.indices)}
+        missing = [im.id for im in self.images if int(im.id) not in where]
+        if missing:
+            raise KeyError(f"test images {missing} are not in the committed Fashion-MNIST sample; annotate "
+                           "images of vizlib.fashion_mnist_sample() (its .indices are the test-set ids)")
+        return [where[int(im.id)] for im in self.images]
+
+    def offsets(self) -> list[tuple[int, int]]:
+        """Where each image's annotated 28 px garment lies in the picture :meth:`examples` gives: ``(top, left)``.
+
+        ``(0, 0)`` for photos; for Fashion-MNIST garments, the place the composed
+        sample put each one (:meth:`vizlib.core.composed.ComposedImages.placement`).
+
+        Example:
+            >>> all(0 <= t + 28 and 0 <= l + 28 for t, l in part_set("ankle_boots").offsets())
+            True
+        """
+        if self.source != "fashion_mnist_test":
+            return [(0, 0)] * len(self.images)
+        from ..core.composed import ComposedImages, bundled_sample
+        from ..core.data import fashion_mnist_sample
+
+        data = ComposedImages(fashion_mnist_sample())
+        return [(data.placement(j).top, data.placement(j).left) for j in self._sample_positions(bundled_sample())]
 
     def pictures(self) -> list[np.ndarray]:
         """The images, ``H x W`` (Fashion-MNIST) or ``H x W x 3`` (photos) uint8, in order.
@@ -310,13 +333,13 @@ class PartSet:
         examples = self.examples()
         xs, objs, sizes = [], [], []
         pts: dict[str, list[np.ndarray]] = {p: [] for p in self.parts}
-        for im, ex in zip(self.images, examples):
+        for im, ex, (dy, dx) in zip(self.images, examples, self.offsets()):
             pic = ex.image
             xs.append(ex.tensor(net))
             for p in self.parts:
                 yx = im.parts.get(p)
-                pts[p].append(map_points([yx], pic.shape, net.transform)[0][0] if yx is not None
-                              else np.array([np.nan, np.nan]))
+                pts[p].append(map_points([[yx[0] + dy, yx[1] + dx]], pic.shape, net.transform)[0][0]
+                              if yx is not None else np.array([np.nan, np.nan]))
             _, scale = map_points([[0.0, 0.0]], pic.shape, net.transform)
             sizes.append(max(1, int(round((im.mask_size or self.mask_size) * scale))))
             objs.append(ex.object_mask(net))
