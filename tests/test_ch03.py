@@ -281,7 +281,9 @@ def test_top_grids_and_the_explorer(monkeypatch):
         warnings.simplefilter("ignore", vl.NoPositiveActivation)  # map 0 may be silent on an image
         w = ch.deconvnet_explorer(net, ch.example_images(net, 2), tops, layer="c2")
         pick_img, pick_layer, pick_map = w.children[0].children
-        assert pick_layer.value == "c2" and pick_map.max == 47 and w.children[1].outputs
+        drawn = len(shown)
+        assert pick_layer.value == "c2" and pick_map.max == 47
+        assert w.children[1].outputs or drawn > 1  # the first view was drawn (into the Output, or to display)
         pick_layer.value = "c3"
         assert pick_map.max == 63  # the bundled AlexNet's c3 has 64 maps
     plt.close("all")
