@@ -147,12 +147,13 @@ def _chain(model: nn.Module, x: torch.Tensor) -> tuple[list[_Op] | None, str]:
     """The network as a chain of leaf-module calls (each takes the previous one's output), from one
     traced forward pass; ``(None, why)`` when it is not one (a branch, a skip connection, a tensor
     operation outside any module)."""
+    x = x.clone()  # an in-place first layer writes into its input
+    prev_shape, prev_ptr, prev_ver, prev = x.shape, x.data_ptr(), version(x), "the input"
     t = trace(model, x)
     if not isinstance(t.output, torch.Tensor):
         return None, "the network does not return one tensor"
     ops: list[_Op] = []
     seen: set[str] = set()
-    prev_shape, prev_ptr, prev_ver, prev = x.shape, x.data_ptr(), version(x), "the input"
     for c in t.calls:
         if c.out_ptr == -2:
             return None, f"layer {c.path} does not take and give one tensor"
@@ -506,6 +507,7 @@ def _window_totals(area: torch.Tensor, img: torch.Tensor, win: torch.Tensor, wy:
 
 def plan_incremental(
     model: nn.Module, x1: torch.Tensor, watched: str, ys: torch.Tensor, xs: torch.Tensor, size: int,
+    *, force: bool = False,
 ) -> IncrementalPlan | str:
     """Plan an incremental sweep of ``model`` for images shaped like ``x1`` ``(1, C, H, W)``.
 
@@ -516,6 +518,7 @@ def plan_incremental(
         watched: the module path of the watched layer.
         ys, xs: the square's top rows and left columns.
         size: the square's side.
+        force: window at least the first layer (when it can be), even where that does not pay.
 
     Returns:
         An :class:`IncrementalPlan`, or the reason (a sentence) why the network cannot be swept incrementally.
@@ -551,7 +554,7 @@ def plan_incremental(
     full = [_cost(op) for op in ops]
     inc = [_cost(op, rows.size[j], cols.size[j]) for j, op in enumerate(ops[:limit])]
     full_total = sum(full)
-    best, best_cost = 0, full_total
+    best, best_cost = 0, math.inf if force and limit else full_total
     acc = 0.0
     for j in range(1, limit + 1):
         acc += inc[j - 1]

@@ -27,6 +27,14 @@ reduced to one number per map and position after each batch; no gradients
 are kept. So the sweep costs little more than the forward passes themselves
 (``benchmarks/bench_occlusion.py``).
 
+And below that floor: by default (where it pays) the sweep is *incremental*
+(:mod:`vizlib.methods.incremental`): the unoccluded image's activations are
+kept, and each occluded image recomputes, layer by layer, only the windows its
+square can have changed, up to the layer where whole maps are cheaper; the
+maps are the same up to float rounding. ``OcclusionMaps.strategy`` says which
+way a sweep went, ``sweep(..., incremental=False)`` forces the full one
+(``benchmarks/occlusion_incremental.py``).
+
 This module computes; chapter 5's figures, readings and claims are in
 :mod:`vizlib.chapters.ch05`.
 
@@ -42,6 +50,7 @@ Example::
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -53,9 +62,10 @@ from tqdm.auto import tqdm
 from ..core.args import batch_size_arg, whole_number
 from ..core.device import on_device
 from ..core.errors import ArgumentError, ImageError
-from ..core.hooks import Capture, leaf_modules, meta_trace, preserved, trace
+from ..core.hooks import Capture, leaf_modules, meta_trace, preserved, trace, version
 from ..core.images import _unwrap, check_image, load_image
 from ..core.layers import resolve_layer
+from .incremental import IncrementalPlan, _NotAChain, plan_incremental
 
 __all__ = [
     "Occlusion",
@@ -73,6 +83,8 @@ CPU_MAX_BATCH = 128
 GPU_MAX_BATCH = 1024
 #: Full class probabilities are kept per position when positions x classes is at most this.
 KEEP_PROBABILITIES_LIMIT = 2**22
+#: Bytes of unoccluded activations the incremental sweep caches at once (images are taken in groups under it).
+INCREMENTAL_CACHE_BUDGET = 1024 * 2**20
 
 
 # --------------------------------------------------------------------------- helpers
@@ -192,6 +204,16 @@ def occlusion_grid(height: int, width: int, size: int, stride: int) -> tuple[tor
     return torch.arange(0, height - size + 1, stride), torch.arange(0, width - size + 1, stride)
 
 
+def _hooked(model: nn.Module) -> str:
+    """The modules that carry forward (pre-)hooks, in words (``""`` when none)."""
+    found = [path or "the model" for path, m in model.named_modules() if m._forward_hooks or m._forward_pre_hooks]
+    if found:
+        return ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    from torch.nn.modules import module as _m
+
+    return "global forward hooks" if (_m._global_forward_hooks or _m._global_forward_pre_hooks) else ""
+
+
 def _default_size(side: int) -> int:
     return max(1, round(side * 32 / 224))
 
@@ -228,6 +250,11 @@ class OcclusionMaps:
         fill: ``(C,)`` the occluder's value in input space.
         categories: class names, when known.
         mean, std: the network's normalisation, for display.
+        strategy: how the occluded images were computed: ``"incremental"``
+            (only what the square can change, :mod:`vizlib.methods.incremental`)
+            or ``"full"`` (every occluded image through the whole network).
+        strategy_note: why, in a sentence (which layers were computed on
+            windows, or what stood in the way).
 
     Example:
         >>> from vizlib.models import alexnet_fmnist
@@ -259,6 +286,8 @@ class OcclusionMaps:
     categories: list[str] | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    strategy: str = "full"
+    strategy_note: str = ""
 
     def __repr__(self) -> str:
         ny, nx = self.activity.shape
@@ -445,6 +474,7 @@ class Occlusion:
         batch_size: int | None = None,
         progress: bool | None = None,
         keep_probabilities: bool | None = None,
+        incremental: bool | None = None,
     ) -> OcclusionMaps:
         """Slide the grey square over one image; every map of Fig. 7 from the same forward passes.
 
@@ -465,6 +495,17 @@ class Occlusion:
             keep_probabilities: keep every class's probability per position, so
                 that :meth:`OcclusionMaps.for_class` needs no new sweep
                 (default: when positions × classes ≤ 4 M).
+            incremental: recompute only what the square can change, layer by
+                layer, from the unoccluded image's activations (exact: the same
+                maps up to float rounding; :mod:`vizlib.methods.incremental`).
+                ``None`` (default): where its estimated work is below 0.8 of
+                the full sweep's, the model carries no forward hooks of yours
+                (the incremental sweep does not call the modules, so hooks would
+                not see the occluded images) and every layer up to the dense
+                ones has an incremental rule. ``True``: incremental whenever the
+                network allows (else the full sweep, with a warning); ``False``:
+                every occluded image through the whole network.
+                ``OcclusionMaps.strategy`` says which way it went, and why.
 
         Returns:
             An :class:`OcclusionMaps`.
@@ -481,7 +522,7 @@ class Occlusion:
         x = check_image(x, self.model)
         return self.sweep_many(x, size, stride, None if target is None else [target], channel=channel,
                                project=project, batch_size=batch_size, progress=progress,
-                               keep_probabilities=keep_probabilities)[0]
+                               keep_probabilities=keep_probabilities, incremental=incremental)[0]
 
     def sweep_many(
         self,
@@ -495,6 +536,7 @@ class Occlusion:
         batch_size: int | None = None,
         progress: bool | None = None,
         keep_probabilities: bool | None = None,
+        incremental: bool | None = None,
     ) -> list[OcclusionMaps]:
         """:meth:`sweep` for several images of one size; their positions share batches.
 
@@ -536,7 +578,20 @@ class Occlusion:
             npos = len(ys) * len(xs)
             keep = (n * npos * k <= KEEP_PROBABILITIES_LIMIT) if keep_probabilities is None else keep_probabilities
             bs = batch_size or self._auto_batch(per_image, c * h * w * x.element_size())
-            out = self._run(x, ys, xs, size, fill, tgt.to(self.device), bs, progress, keep)
+            out, strategy, note = None, "full", "every occluded image through the whole network (incremental=False)"
+            if incremental is not False:
+                plan, note = self._plan(x, ys, xs, size, incremental)
+                if plan is not None:
+                    try:
+                        out = plan.run(x, ys, xs, fill, tgt.to(self.device), bs, progress, keep,
+                                       tuple(base_logits.shape[1:]), base_logits,
+                                       group=max(1, INCREMENTAL_CACHE_BUDGET // max(1, plan.cache_bytes(x))))
+                        strategy = "incremental"
+                    except _NotAChain as e:
+                        note = f"full sweep: {e}"
+                        self._fallback_warning(incremental, note)
+            if out is None:
+                out = self._run(x, ys, xs, size, fill, tgt.to(self.device), bs, progress, keep)
 
         ny, nx = len(ys), len(xs)
         results = []
@@ -553,7 +608,7 @@ class Occlusion:
                 label_probability=out["label_probability"][sl].reshape(ny, nx).cpu(),
                 probabilities=probs, base_activities=base_sum[i].cpu(), base_strongest=base_max[i].cpu(),
                 base_probabilities=base_logits[i].softmax(0).cpu(), fill=fill.cpu(),
-                categories=self.categories, mean=self.mean, std=self.std,
+                categories=self.categories, mean=self.mean, std=self.std, strategy=strategy, strategy_note=note,
             ))
         if project:
             for i, r in enumerate(results):
@@ -569,6 +624,36 @@ class Occlusion:
         return self._dn.project(image, self.path, int(channel))
 
     # ------------------------------------------------------------------ internals
+
+    def _plan(self, x: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, size: int,
+              incremental: bool | None) -> tuple[IncrementalPlan | None, str]:
+        """The incremental plan to run, or ``None`` and why the full sweep runs instead."""
+        hooked = _hooked(self._net)
+        if incremental is None and hooked:
+            return None, (f"full sweep: the model carries forward hooks ({hooked}), which see every occluded "
+                          "image only in the full sweep (incremental=True computes around them)")
+        plan = plan_incremental(self._net, x[:1], self.path, ys, xs, size, force=bool(incremental))
+        if isinstance(plan, str):
+            note = f"full sweep: the incremental sweep cannot follow this network: {plan}"
+            self._fallback_warning(incremental, note)
+            return None, note
+        if plan.switch == 0:
+            note = f"full sweep: {plan.note}"
+            if plan.stop and not plan.ops[0].windowed():
+                note = f"full sweep: no incremental rule for the first layer ({plan.stop})"
+                self._fallback_warning(incremental, note)
+            return None, note
+        if incremental is None and not plan.pays:
+            return None, f"full sweep: the incremental one does not pay here ({plan.note})"
+        note = f"incremental: {plan.note}"
+        if hooked:
+            note += f"; the hooks on the model ({hooked}) did not see the occluded images"
+        return plan, note
+
+    @staticmethod
+    def _fallback_warning(incremental: bool | None, note: str) -> None:
+        if incremental:
+            warnings.warn(f"incremental=True, but {note}", UserWarning, stacklevel=4)
 
     def _check_before(self, x: torch.Tensor, channel: int | None, targets: Any) -> None:
         """The map and the classes against the network's shapes, from a pass on the meta device (no
@@ -611,7 +696,7 @@ class Occlusion:
     def _base(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
         """The unoccluded images, in one forward pass: per-map totals and maxima, logits, and peak
         bytes per image (the largest input + output of one module, which sets the batch size)."""
-        t = trace(self._net, x, keep=[self.path])
+        t = trace(self._net, x.clone(), keep=[self.path])  # a clone: an in-place first layer writes into its input
         logits = t.output
         # bytes of the largest input + output of one module (non-tensor calls hold nothing)
         peak = max((math.prod(c.in_shape) + math.prod(c.out_shape) for c in t.calls if c.out_ptr != -2),
@@ -668,9 +753,12 @@ class Occlusion:
                             slot[:b] = img
                     idx = square[pos].unsqueeze(1).expand(b, c, size * size)
                     view.scatter_(2, idx, fill_v.expand(b, c, size * size))
+                    before = version(buf)
                     logits = self._net(view.view(b, c, h, w))
-                    # put the pixels back
-                    view.scatter_(2, idx, flat[img.view(-1, 1, 1), chan, square[pos].unsqueeze(1)])
+                    if version(buf) != before:  # an in-place first layer wrote into the buffer: copy the images again
+                        view.copy_(flat[img])
+                    else:  # put the pixels back
+                        view.scatter_(2, idx, flat[img.view(-1, 1, 1), chan, square[pos].unsqueeze(1)])
                     o = cap.outputs.pop(label, None)
                     if o is None:
                         raise ValueError(f"layer {self.layer} was not reached by the forward pass")
