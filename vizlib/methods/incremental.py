@@ -390,20 +390,7 @@ class IncrementalPlan:
                 logit = logit.reshape(b, -1)
                 probs = logit.softmax(1)
                 lo = g * npos + st
-                if "probability" not in res:
-                    res["activities"] = red.new_empty(total, red.shape[1])
-                    res["probability"] = probs.new_empty(total)
-                    res["label"] = torch.empty(total, dtype=torch.long, device=dev)
-                    res["label_probability"] = probs.new_empty(total)
-                    if keep:
-                        res["probabilities"] = probs.new_empty(total, probs.shape[1])
-                res["activities"][lo : lo + b] = red
-                res["probability"][lo : lo + b] = probs.gather(1, targets[g + img].view(-1, 1)).view(-1)
-                top_p, top_k = probs.max(1)
-                res["label"][lo : lo + b] = top_k
-                res["label_probability"][lo : lo + b] = top_p
-                if keep:
-                    res["probabilities"][lo : lo + b] = probs
+                store_positions(res, lo, red, probs, targets[g + img], total, keep)
         finally:
             bar.close()
         return res
@@ -572,3 +559,28 @@ def plan_incremental(
         if best == limit and limit < len(ops):
             plan.note += f" ({stop})"
     return plan
+
+
+def store_positions(res: dict[str, torch.Tensor], lo: int, red: torch.Tensor, probs: torch.Tensor,
+                    targets: torch.Tensor, total: int, keep: bool) -> None:
+    """Write one batch of occluded positions' readings into the sweep's result buffers (made on first use).
+
+    ``red``: per-map total activity ``(b, maps)``; ``probs``: class probabilities ``(b, classes)``;
+    ``targets``: each position's class ``(b,)``; rows ``lo .. lo + b`` of buffers of ``total`` rows.
+    The one writer for the full and the incremental sweep.
+    """
+    b = probs.shape[0]
+    if "probability" not in res:
+        res["activities"] = red.new_empty(total, red.shape[1])
+        res["probability"] = probs.new_empty(total)
+        res["label"] = torch.empty(total, dtype=torch.long, device=probs.device)
+        res["label_probability"] = probs.new_empty(total)
+        if keep:
+            res["probabilities"] = probs.new_empty(total, probs.shape[1])
+    res["activities"][lo : lo + b] = red
+    res["probability"][lo : lo + b] = probs.gather(1, targets.view(-1, 1)).view(-1)
+    top_p, top_k = probs.max(1)
+    res["label"][lo : lo + b] = top_k
+    res["label_probability"][lo : lo + b] = top_p
+    if keep:
+        res["probabilities"][lo : lo + b] = probs

@@ -65,7 +65,7 @@ from ..core.errors import ArgumentError, ImageError
 from ..core.hooks import Capture, leaf_modules, meta_trace, preserved, trace, version
 from ..core.images import _unwrap, check_image, load_image
 from ..core.layers import resolve_layer
-from .incremental import IncrementalPlan, _NotAChain, plan_incremental
+from .incremental import IncrementalPlan, _NotAChain, plan_incremental, store_positions
 
 __all__ = [
     "Occlusion",
@@ -764,20 +764,7 @@ class Occlusion:
                         raise ValueError(f"layer {self.layer} was not reached by the forward pass")
                     red = o.flatten(2).sum(-1) if o.ndim > 2 else o
                     probs = logits.softmax(1)
-                    if "probability" not in res:
-                        res["activities"] = red.new_empty(total, red.shape[1])
-                        res["probability"] = probs.new_empty(total)
-                        res["label"] = torch.empty(total, dtype=torch.long, device=dev)
-                        res["label_probability"] = probs.new_empty(total)
-                        if keep:
-                            res["probabilities"] = probs.new_empty(total, probs.shape[1])
-                    res["activities"][start : start + b] = red
-                    res["probability"][start : start + b] = probs.gather(1, targets[img].view(-1, 1)).view(-1)
-                    top_p, top_k = probs.max(1)
-                    res["label"][start : start + b] = top_k
-                    res["label_probability"][start : start + b] = top_p
-                    if keep:
-                        res["probabilities"][start : start + b] = probs
+                    store_positions(res, start, red, probs, targets[img], total, keep)
         finally:
             bar.close()
         return res
