@@ -277,14 +277,58 @@ def test_top_grids_and_the_explorer(monkeypatch):
     assert len(shown) == 1 and len(shown[0].axes) == 4 and len(plt.get_fignums()) == before  # shown and closed
     with pytest.raises(ValueError, match=r"maps \[99\] were not collected"):
         ch.plot_top_grid(tops["c2"], [99])
+    monkeypatch.undo()
+    examples = ch.example_images(net, 2)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", vl.NoPositiveActivation)  # map 0 may be silent on an image
-        w = ch.deconvnet_explorer(net, ch.example_images(net, 2), tops, layer="c2")
-        pick_img, pick_layer, pick_map = w.children[0].children
-        drawn = len(shown)
-        assert pick_layer.value == "c2" and pick_map.max == 47
-        assert w.children[1].outputs or drawn > 1  # the first view was drawn (into the Output, or to display)
-        pick_layer.value = "c3"
-        assert pick_map.max == 63  # the bundled AlexNet's c3 has 64 maps
+        warnings.simplefilter("error")  # the explorer itself warns about nothing
+        w = ch.deconvnet_explorer(net, examples, tops, layer="c2")
+    pick_img, pick_layer, pick_map = w.controls
+    dn = vl.Deconvnet(net)
+
+    def peaks(i, layer):
+        return dn.record(examples[i].tensor(net), [layer]).activation(layer)[0].flatten(1).amax(1)
+
+    # only maps with something to show: those that respond to the image, and those with a top-9 grid
+    p = peaks(0, "c2")
+    grids = sorted(int(c) for c in tops["c2"].channels)
+    offered = [v for _, v in pick_map.options]
+    assert offered == sorted(set(int(c) for c in (p > 0).nonzero().flatten()) | set(grids))
+    assert [lab for lab, v in pick_map.options if v in grids] == [f"{c} · top-9 grid" for c in grids]
+    assert pick_layer.value == "c2" and pick_map.value == int(p.argmax())  # starts at the strongest map
+    text = w.output.outputs[0]["text"]
+    assert f"c2: {int((p > 0).sum())} of {len(p)} maps respond" in text and ", ".join(map(str, grids)) in text
+    assert not w.last.warnings and w.last.error is None
+    # a grid map: its top nine are drawn below the projection
+    pick_map.value = grids[0]
+    figures = w.output.outputs[0]["text"].count("Figure(")  # no IPython shell here: figures display as text
+    assert figures == 1 + bool(p[grids[0]] > 0) and not w.last.warnings
+    # the map is kept across a layer change when the new layer offers it, else the note says why
+    pick_map.value = max(offered)
+    pick_layer.value = "c3"
+    assert pick_map.value == max(offered) and w.last.note == ""  # c3 has 64 maps: still offered
+    pick_map.value = 63 if 63 in [v for _, v in pick_map.options] else pick_map.options[-1][1]
+    kept = pick_map.value
+    pick_layer.value = "c1"  # 24 maps: map 63 cannot be kept
+    c1 = peaks(0, "c1")
+    assert pick_map.value == int(c1.argmax())
+    assert w.last.note == f"c1 has {len(c1)} maps, numbered 0–{len(c1) - 1}: showing map {pick_map.value}, the strongest on this image."
+    assert kept >= len(c1)
+    assert "no top-9 grids were mined for c1" in w.output.outputs[0]["text"]
+    assert not w.last.warnings and w.last.error is None
     plt.close("all")
     assert hook_count(net.model) == 0 and not any(modes(net.model))
+
+
+def test_static_figure_steps_through_mined_maps_layer_by_layer():
+    import matplotlib.pyplot as plt
+
+    from vizlib.chapters.ch03 import deconvnet_static
+
+    net = vl.alexnet(seed=0)
+    data = torch.randn(10, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    tops = {layer: vl.top_patches(net, layer, data, 4, [0, 1, 2], progress=False) for layer in ("c2", "c3")}
+    view = deconvnet_static(tops, per_layer=2)
+    assert view.labels == ["c2 map 0", "c2 map 2", "c3 map 0", "c3 map 2"]
+    assert view.html.count("data:image/jpeg;base64") == 4 and not plt.get_fignums()
+    with pytest.raises(ValueError, match="no layer in tops"):
+        deconvnet_static({})

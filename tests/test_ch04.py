@@ -16,6 +16,7 @@ from vizlib.methods import embedding as E  # noqa: E402
 
 from .conftest import hook_count  # noqa: E402
 from .test_embedding import agreement_of_a_small_space, regions_of_a_small_space  # noqa: E402
+from .test_widgets import shell  # noqa: E402, F401 (fixture: figures as PNG)
 
 
 def test_class_agreement_table_and_claims():
@@ -77,7 +78,7 @@ def test_yu_shares_are_the_papers_fields():
     assert E.YU_HIGH_SHARE == paper_data.YU_TABLE1_VGG16["c5_3"][0] / 224
 
 
-def test_figure_and_widget():
+def test_figure_and_widget(shell):
     m, x, p, space, regions = regions_of_a_small_space()
     fig = ch.plot_representation_space(space, regions, net=m, data=x, n_filters=2)
     assert isinstance(fig, matplotlib.figure.Figure)
@@ -90,8 +91,18 @@ def test_figure_and_widget():
     assert len(fig.axes) == 2 and fig.axes[1].get_title() == "two"
     plt.close(fig)
     w = ch.representation_explorer(m, x, ["1"], spaces={("1", 200, 10.0): space})
-    assert w.children
-    assert w.children[-1].outputs  # the first state is drawn while the cell runs
+    assert w.output is w.children[-1] and w.output.outputs  # the first state is drawn while the cell runs
+    layer, n, perplexity, rx, ry, size = w.controls
+    busy = []
+    w._content, draw = (lambda: busy.append(w.status.value) or draw()), w._content
+    first = w.output.outputs
+    perplexity.value = 5.0  # a new t-SNE: the busy line says so, no progress bar is left in the output
+    assert "Computing the t-SNE of 200 1 patches at perplexity 5" in busy[-1]
+    assert w.output.outputs != first and w.last.error is None and not w.last.stderr
+    assert all(o["output_type"] != "display_data" or "application/vnd.jupyter.widget-view+json" not in o["data"]
+               for o in w.output.outputs)
+    rx.value = 0.3  # the same space: drawn again, nothing recomputed
+    assert "Drawing the region" in busy[-1] and w.status.value == ""
     assert hook_count(m) == 0
     plt.close("all")
     with pytest.raises(ValueError, match="fractions"):
@@ -122,3 +133,23 @@ def test_method_module_draws_nothing():
                                    if isinstance(n, ast.ImportFrom) and n.module}
     assert not names & {"matplotlib", "ipywidgets", "IPython"}
     assert not any(name.startswith(("plot_", "agreement_")) or name.endswith("_explorer") for name in E.__all__)
+
+
+def test_chapter_images_are_what_each_model_set_was_trained_on():
+    from vizlib.core.composed import bundled_sample
+
+    bundled = ch.chapter_images("bundled")
+    assert bundled is bundled_sample() and bundled.images.shape == (1500, 64, 64) and bundled.masks is not None
+    imagenet = ch.chapter_images("imagenet")
+    assert imagenet.images.shape[1:] == (28, 28) and len(imagenet.classes) == 10
+
+
+def test_static_figure_zooms_each_layers_plane_into_its_default_regions():
+    _, _, _, space, _ = regions_of_a_small_space()
+    view = ch.representation_static({"low": space, "high": space}, regions=2, seed=0)
+    first = E.default_regions(space.embedding.xy, seed=0)[0]
+    assert len(view) == 4 and view.labels[0] == f"low, region at ({first.x:.2f}, {first.y:.2f}), size {first.size:.2f}"
+    assert view.labels[2].startswith("high") and view.html.count("data:image/jpeg;base64") == 4
+    assert view.frame_size[0] <= 660 and not plt.get_fignums()
+    with pytest.raises(ValueError, match="at least one layer"):
+        ch.representation_static({})

@@ -225,15 +225,46 @@ def test_explorer_reuses_sweeps_and_follows_the_controls(images):
     try:
         w = occlusion_explorer(net, {"a": (images[0], 1), "b": (images[1], 2)}, size=8, stride=4, maps=maps)
         assert calls == []  # the first drawing reuses the sweep given
-        assert w.children[2].outputs  # and is in the output widget
-        pick, cls = w.children[0].children
-        size, stride = w.children[1].children
+        assert w.output.outputs  # and is in the output widget
+        pick, cls, size, stride = w.controls
+        pick.value = "b"  # the class followed the true class: it follows to the new image's
+        assert calls == [] and cls.value == 2 and w.last.note == ""
         cls.value = 5  # another class: no new sweep
         assert calls == []
-        pick.value = "b"
-        assert calls == [] and cls.value == 2
+        pick.value = "a"  # a class picked by hand is kept, and the note says so
+        assert cls.value == 5 and w.last.note.startswith("class kept: ")
+        busy = []
+        w._content, draw = (lambda: busy.append(w.status.value) or draw()), w._content
         stride.value = 8
-        assert len(calls) == 1
+        assert len(calls) == 1 and "Sweeping a 8-pixel occluder over a (stride 8)" in busy[-1]
+        assert w.status.value == "" and w.last.error is None and not w.last.warnings
     finally:
         Occlusion.sweep = original  # type: ignore[method-assign]
         matplotlib.pyplot.close("all")
+
+
+# --------------------------------------------------------------------------- kernel-free figure
+
+
+def test_static_figure_moves_the_square_over_the_sweep_and_keeps_the_lowest_position():
+    import matplotlib.pyplot as plt
+
+    from vizlib.chapters.ch05 import occlusion_static, plot_position
+
+    model = alexnet_fmnist(seed=0).eval()
+    image = torch.randn(1, 64, 64, generator=torch.Generator().manual_seed(1))
+    m = Occlusion(model).sweep(image, 16, 8, 3, progress=False)
+    ny, nx = m.probability.shape
+    fig = plot_position(m, ny - 1, 0)
+    title = fig.axes[0].get_title()
+    assert f"square at ({int(m.ys[-1])}, {int(m.xs[0])})" in title
+    assert f"{float(m.probability[ny - 1, 0]):.2f}" in fig.axes[2].get_title()  # p at this position, printed
+    assert fig.axes[2].images[0].get_clim() == (0, 1)  # probabilities on a fixed range across frames
+    plt.close(fig)
+    with pytest.raises(ValueError, match="outside the sweep"):
+        plot_position(m, ny, 0)
+    view = occlusion_static(m, positions=4)
+    low = m.lowest()
+    assert 4 <= len(view) <= 5 and view.html.count("data:image/jpeg;base64") == len(view)
+    assert any(f"({low[0]}, {low[1]}), where p is lowest" == t for t in view.labels)
+    assert not plt.get_fignums()

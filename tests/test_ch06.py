@@ -167,10 +167,16 @@ def test_figures_and_explorer(shell):
     for f in figs:
         plt.close(f)
     w = ch.reconstruction_explorer(results)
-    pick, depth = w.children[0].children
+    pick, depth = w.controls
     assert [o[1] for o in pick.options] == [0, 1] and depth.value == 5
-    first = w.children[1].outputs  # the starting state is drawn without a frontend
+    first = w.output.outputs  # the starting state is drawn without a frontend
     assert len(first) == 1 and first[0]["data"]["image/png"]
-    depth.value = 2  # each change redraws with plot_stage (outside a kernel nothing is shown)
+    depth.value = 2  # each change redraws with plot_stage, into the output
+    second = w.output.outputs
+    assert len(second) == 1 and second[0]["data"]["image/png"] != first[0]["data"]["image/png"]
     pick.value = 1
+    assert depth.value == 2 and w.output.outputs != second and w.last.error is None and not w.last.warnings
     plt.close("all")
+    view = ch.reconstruction_static(results)  # kernel-free: image 0 at every stage, then image 1 at the last
+    assert view.labels == [f"{results[0].image}, stage {k}" for k in range(1, 6)] + [f"{results[1].image}, stage 5"]
+    assert view.html.count("data:image/jpeg;base64") == 6 and not plt.get_fignums()

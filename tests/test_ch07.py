@@ -16,6 +16,7 @@ from vizlib.methods.denet import DeNet, class_correlation
 from vizlib.models.bundled_nets import alexnet_fmnist, zfnet_fmnist
 
 from .test_denet import TOL, fake_fmnist_net
+from .test_widgets import shell  # noqa: F401 (fixture: figures as PNG)
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +110,42 @@ def test_an_image_without_an_object_region(fmnist_pair):
     assert ch.denet_claims({"AlexNet": [r]})[1].verdict == "not testable here"
 
 
-def test_explorer_builds(fmnist_pair):
+def test_explorer_keeps_its_choices(fmnist_pair, shell):
     import ipywidgets as W
 
     nets, images, _ = fmnist_pair
     widget = ch.denet_explorer(nets, images)
-    assert isinstance(widget, W.VBox)
+    assert isinstance(widget, W.VBox) and widget.output.outputs  # drawn while the cell runs
+    pick, img, cls, top, rect = widget.controls
+    dn = {k: DeNet(n) for k, n in nets.items()}
+
+    def predicted(label, i):
+        return dn[label].record(images[label][i].tensor(nets[label])).predicted()
+
+    assert cls.value == predicted("AlexNet", 0) and "(predicted)" in cls.label
+    img.value = 1  # the class followed the prediction: it follows the new image's
+    assert cls.value == predicted("AlexNet", 1) and widget.last.note == ""
+    other = next(c for c in range(len(nets["AlexNet"].categories)) if c != cls.value)
+    cls.value = other  # picked by hand: kept across a network change, by name; the image too
+    pick.value = "ZFNet"
+    assert img.value == 1 and img.label == images["ZFNet"][1].name
+    assert nets["ZFNet"].categories[cls.value] == nets["AlexNet"].categories[other]
+    assert widget.last.error is None and not widget.last.warnings
+    drawn = widget.output.outputs
+    top.value = [t for t in top.options if t != top.value][0]
+    assert widget.output.outputs != drawn and widget.last.error is None
+
+
+def test_static_figure_explains_the_most_probable_classes_then_the_true_one(fmnist_pair):
+    import matplotlib.pyplot as plt
+
+    nets, images, _ = fmnist_pair
+    net, ex = nets["AlexNet"], images["AlexNet"][0]
+    rec = DeNet(net).record(ex.tensor(net))
+    view = ch.denet_static(net, ex, classes=2)
+    top = rec.top_classes(2)
+    expected = top + ([ex.label] if ex.label not in top else [])
+    assert len(view) == len(expected) and "(predicted)" in view.labels[0]
+    assert [lab.split("class ")[1].split(" (")[0] for lab in view.labels] == [net.categories[c] for c in expected]
+    assert any("(true)" in lab for lab in view.labels)
+    assert view.html.count("data:image/jpeg;base64") == len(view) and not plt.get_fignums()

@@ -136,6 +136,35 @@ def test_another_seed_gives_other_images(sample):
     assert a.placement(0) != b.placement(0)
 
 
+def test_background_keeps_the_stated_share_of_the_photos_contrast():
+    photo = C.load_background("coins").astype(np.float64)
+    m = photo.mean()
+    for c in (0.25, 0.5, C.BACKGROUND_CONTRAST):
+        soft = C.background("coins", c)
+        assert soft.dtype == np.uint8 and soft.shape == photo.shape and not soft.flags.writeable
+        # every pixel moved to m + c (b - m), rounded: within half a grey level
+        assert np.abs(soft - (m + c * (photo - m))).max() <= 0.5 + 1e-9
+    assert C.background("coins", 1.0) is C.load_background("coins")
+    assert C.BACKGROUND_CONTRAST == 0.5
+    with pytest.raises(ArgumentError, match="contrast"):
+        C.background("coins", 0)
+    with pytest.raises(ArgumentError, match="contrast"):
+        C.ComposedImages(vl.fashion_mnist_sample(), contrast=1.5)
+
+
+def test_contrast_changes_the_background_only(sample):
+    full = C.ComposedImages(sample, contrast=1.0, masks=True)
+    half = C.ComposedImages(sample, masks=True)
+    assert half.contrast == C.BACKGROUND_CONTRAST and "contrast 0.5" in repr(half)
+    for i in (0, 7, 99):
+        (a, la, ma), (b, lb, mb) = full[i], half[i]
+        assert la == lb and (ma == mb).all() and (a[ma] == b[ma]).all()  # same draw, same garment pixels
+        p = half.placement(i)
+        assert p.contrast == C.BACKGROUND_CONTRAST
+        assert (b[~mb] == C.background(p.background)[p.crop[0]:p.crop[0] + 64, p.crop[1]:p.crop[1] + 64][~mb]).all()
+        assert np.ptp(b[~mb].astype(int)) <= np.ptp(a[~ma].astype(int))
+
+
 def test_the_draw_is_numpy_seeded_per_index(data):
     rng = np.random.default_rng([0, 11])
     p = data.placement(11)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 import vizlib.core.data as D
@@ -190,3 +191,84 @@ def test_demo_images_have_their_imagenet_class():
     assert D.demo_image("rocket")[0].category == "missile"
     with pytest.raises(KeyError, match="chelsea"):
         D.demo_image("nope")
+
+
+# --------------------------------------------------------------------------- some classes, labelled folders, Caltech-101
+
+
+def test_only_classes_relabels_in_the_order_given():
+    from vizlib.core.composed import bundled_sample
+    from vizlib.core.data import only_classes
+    from vizlib.core.errors import ArgumentError
+
+    s = bundled_sample()
+    sub = only_classes(s, (9, 5))
+    assert sub.classes == ("Ankle boot", "Sandal") and len(sub) == 300
+    assert type(sub) is type(s) and sub.masks.shape == (300, 64, 64)  # a composed set keeps its masks
+    nine = np.flatnonzero(s.labels == 9)
+    assert np.array_equal(sub.images[sub.labels == 0], s.images[nine])
+    assert np.array_equal(sub.indices[sub.labels == 0], s.indices[nine])
+    for bad in ((), (1, 1), (10,)):
+        with pytest.raises(ArgumentError, match="distinct class indices"):
+            only_classes(s, bad)
+
+
+def _folder(root, counts: dict, size=(20, 30)):
+    from PIL import Image
+
+    for name, n in counts.items():
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", size, (10 * i, 0, 0)).save(root / name / f"img_{i:02d}.jpg")
+    return root
+
+
+def test_labelled_folder_reads_classes_lazily(tmp_path):
+    from vizlib.core.data import FolderImages, labelled_folder
+
+    root = _folder(tmp_path / "pics", {"dog": 2, "cat": 3, "BACKGROUND_Google": 1})
+    (root / "empty").mkdir()
+    data = labelled_folder(root, skip=("BACKGROUND_Google",))
+    assert data.classes == ("cat", "dog") and data.labels.tolist() == [0, 0, 0, 1, 1]
+    assert isinstance(data.images, FolderImages) and data.images[4].shape == (30, 20, 3)
+    sub = data.subset([1, 3])
+    assert isinstance(sub.images, FolderImages) and [p.name for p in sub.images.paths] == ["img_01.jpg", "img_00.jpg"]
+    assert "2 classes, 5 images" in data.source
+
+
+def test_labelled_folder_errors(tmp_path):
+    from vizlib.core.data import labelled_folder
+    from vizlib.core.errors import DatasetUnavailable, EmptyData
+
+    with pytest.raises(DatasetUnavailable, match="not a folder"):
+        labelled_folder(tmp_path / "nowhere")
+    (tmp_path / "none" / "a").mkdir(parents=True)
+    with pytest.raises(EmptyData, match="no subfolder with images"):
+        labelled_folder(tmp_path / "none")
+
+
+def test_caltech101_from_a_named_folder_and_offline(tmp_path, monkeypatch):
+    import vizlib as vl
+    from vizlib.core import data as D
+    from vizlib.core.errors import DatasetUnavailable
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(D.CALTECH101_ENV, raising=False)
+    with pytest.raises(DatasetUnavailable) as err:
+        vl.caltech101(download=False)
+    text = str(err.value)
+    assert D.CALTECH101_ENV in text and "labelled_folder" in text and "download=False" in text
+    _folder(tmp_path / "c101" / "101_ObjectCategories", {"airplanes": 2, "BACKGROUND_Google": 2, "ant": 1})
+    monkeypatch.setenv(D.CALTECH101_ENV, str(tmp_path / "c101"))
+    data = vl.caltech101(download=False)
+    assert data.classes == ("airplanes", "ant") and len(data) == 3 and data.source.startswith("Caltech-101")
+
+
+def test_prepared_images_read_a_labelled_folder(tmp_path):
+    import vizlib as vl
+    from vizlib.core.data import labelled_folder
+    from tests._nets import bundled_net
+
+    data = labelled_folder(_folder(tmp_path / "pics", {"a": 2, "b": 1}))
+    x = vl.PreparedImages(data, bundled_net("alexnet")).batch([0, 2])
+    assert x.shape == (2, 1, 64, 64) and torch.isfinite(x).all()

@@ -224,6 +224,33 @@ def test_same_seed_same_embedding_opentsne():
     assert E.neighbour_agreement(a.xy, labels, np.arange(200), k=5)[0] > 0.95
 
 
+def test_schedules_reach_opentsne_as_stated(monkeypatch):
+    openTSNE = pytest.importorskip("openTSNE")
+    calls = []
+    real = openTSNE.TSNE
+
+    def spy(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(openTSNE, "TSNE", spy)
+    x, labels = blobs(200)
+    fast = E.embed_patches(x, perplexity=10, method="opentsne", n_jobs=1)
+    standard = E.embed_patches(x, perplexity=10, method="opentsne", n_jobs=1, schedule="standard")
+    monkeypatch.setattr(E, "BH_MAX_POINTS", 100)  # 200 points: the FFT path
+    fft = E.embed_patches(x, perplexity=10, method="opentsne", n_jobs=1)
+    fft_standard = E.embed_patches(x, perplexity=10, method="opentsne", n_jobs=1, schedule="standard")
+    got = [(c["negative_gradient_method"], c["early_exaggeration_iter"], c["n_iter"], c.get("ints_in_interval"))
+           for c in calls]
+    assert got == [("bh", 125, 250, None), ("bh", 250, 500, None), ("fft", 125, 250, 1.5), ("fft", 250, 500, None)]
+    assert E.TSNE_SCHEDULE["fast"] == {"early_exaggeration_iter": 125, "n_iter": 250}
+    for e in (fast, standard, fft, fft_standard):
+        assert E.neighbour_agreement(e.xy, labels, np.arange(200), k=5)[0] > 0.95
+    assert not np.array_equal(fast.xy, standard.xy)
+    with pytest.raises(ValueError, match="schedule"):
+        E.embed_patches(x, perplexity=10, schedule="slow")
+
+
 def test_falls_back_to_sklearn_without_opentsne(monkeypatch):
     monkeypatch.setitem(sys.modules, "openTSNE", None)  # makes `import openTSNE` fail
     assert E.tsne_backend() == "scikit-learn"
@@ -293,6 +320,26 @@ def test_neighbour_agreement_skips_the_same_image():
     assert share2.tolist() == [0.5, 0.5, 0.0, 0.5, 0.5]
     with pytest.raises(ValueError, match="fewer than k"):
         E.neighbour_agreement(pts, labels, img, k=4)
+
+
+def test_neighbourhood_preservation_counts_shared_neighbours():
+    feats = np.array([[0.0, 0], [1, 0], [3, 0], [10, 0], [11.5, 0]])
+    # feature-space 1-NN: 0->1, 1->0, 2->1, 3->4, 4->3
+    assert E.neighbourhood_preservation(feats, feats * 3 + 7, k=1) == 1.0  # a similarity keeps all
+    assert E.neighbourhood_preservation(feats, np.array([[0.0], [1], [3], [11.5], [10]]), k=1) == 1.0
+    swapped = np.array([[0.0], [10], [11.5], [1], [3]])
+    # plane 1-NN: 0->3, 1->2, 2->1, 3->0, 4->3; shared with the features': 2->1 and 4->3
+    assert E.neighbourhood_preservation(feats, swapped, k=1) == pytest.approx(2 / 5)
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(300, 5))
+    random_plane = rng.normal(size=(300, 2))
+    assert E.neighbourhood_preservation(pts, random_plane, k=10) < 0.1  # chance is k / n = 0.033
+    emb = E.Embedding(pts[:, :2].copy(), "test", 5.0, 0, 5, 1.0, 0.0)
+    assert E.neighbourhood_preservation(pts[:, :2], emb, k=10) == 1.0
+    with pytest.raises(ValueError, match="same points"):
+        E.neighbourhood_preservation(pts, random_plane[:10])
+    with pytest.raises(ValueError, match="k must be"):
+        E.neighbourhood_preservation(pts, random_plane, k=300)
 
 
 def test_chance_level():

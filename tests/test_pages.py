@@ -1,6 +1,8 @@
 """The rendered book: every chapter page loads in headless Chromium without console
 errors, shows its figures and has no error output; every chapter has exercises with
-collapsed solutions, and the students' edition has the exercises and no solution.
+collapsed solutions, and the students' edition has the exercises and no solution. Every
+chapter has a kernel-free figure (its explorer's main interaction, precomputed) whose slider
+and buttons change the image it shows.
 
 Self-contained pages (issue 17, item 1): every page of the book is opened from disk
 with the network cut off (Chromium blocks every http, https and ws URL) and its
@@ -276,6 +278,51 @@ def test_chapter_page_loads_and_shows_figures(html_dir, browser, chapter):
     assert not broken, f"{chapter}: figures that did not load: {broken}"
 
 
+_STATIC_STATE = """
+return Array.from(document.querySelectorAll('.vizlib-static-explorer')).map(box => {
+  const img = box.querySelector('img'), slider = box.querySelector('input[type=range]');
+  return {states: Number(box.dataset.states), src: img ? img.src : '', shown: !!img && img.complete && img.naturalWidth > 0,
+          width: img ? img.getBoundingClientRect().width : 0, max: slider ? Number(slider.max) : -1,
+          value: slider ? Number(slider.value) : -1};
+});
+"""
+_STATIC_MOVE = """
+const box = document.querySelectorAll('.vizlib-static-explorer')[arguments[0]];
+const slider = box.querySelector('input[type=range]');
+slider.value = arguments[1];
+slider.dispatchEvent(new Event('input', {bubbles: true}));
+return box.querySelector('img').src;
+"""
+_STATIC_BUTTON = """
+const box = document.querySelectorAll('.vizlib-static-explorer')[arguments[0]];
+box.querySelector('button[title="' + arguments[1] + '"]').click();
+return [box.querySelector('img').src, Number(box.querySelector('input[type=range]').value)];
+"""
+
+
+@pytest.mark.parametrize("chapter", _chapters())
+def test_chapter_has_a_kernel_free_figure_that_responds_to_its_controls(html_dir, browser, chapter):
+    """Issue 17, item 2: the explorer's main interaction also works in the page, with no kernel:
+    moving the slider (as a reader drags it) and pressing the step buttons change the image shown."""
+    page = html_dir / f"{chapter}.html"
+    errors, _ = _open(browser, page)
+    assert not errors, f"{chapter}: console errors: {errors}"
+    boxes = browser.execute_script(_STATIC_STATE)
+    assert boxes, f"{chapter}: no kernel-free figure (.vizlib-static-explorer) on the page"
+    for k, box in enumerate(boxes):
+        assert box["states"] >= 2 and box["max"] == box["states"] - 1, f"{chapter}: figure {k}: {box}"
+        assert box["shown"] and box["width"] > 100 and box["value"] == 0, f"{chapter}: figure {k} shows no frame: {box}"
+        seen = {box["src"]}
+        for value in range(1, box["states"]):
+            src = browser.execute_script(_STATIC_MOVE, k, value)
+            assert src not in seen, f"{chapter}: figure {k}: the slider at {value} shows a frame already shown"
+            seen.add(src)
+        src, value = browser.execute_script(_STATIC_BUTTON, k, "First frame")
+        assert value == 0 and src == box["src"], f"{chapter}: figure {k}: 'First frame' did not go back"
+        src, value = browser.execute_script(_STATIC_BUTTON, k, "Next frame")
+        assert value == 1 and src != box["src"], f"{chapter}: figure {k}: 'Next frame' did not step"
+
+
 def test_built_html_loads_only_files_of_the_book(html_dir):
     """Every script, stylesheet, image or frame a built page names is a relative address."""
     pages = [p for p in html_dir.rglob("*.html") if not p.relative_to(html_dir).parts[0] in ("_static", "_sources")]
@@ -322,26 +369,47 @@ def test_chapter_has_exercises_with_collapsed_solutions(html_dir, chapter):
     assert found.collapsed == found.solutions, f"{chapter}: {found.solutions - found.collapsed} solutions not collapsed"
 
 
+_SOLUTIONS_SHOWN = (
+    "return Array.from(document.querySelectorAll('div.solution')).map(d => "
+    "Array.from(d.children).filter(c => !c.classList.contains('admonition-title'))"
+    ".some(c => c.offsetParent !== null && c.getBoundingClientRect().height > 0));")
+
+
+@pytest.mark.parametrize("chapter", _chapters())
+def test_solutions_start_closed_in_the_browser(html_dir, browser, chapter):
+    """Every solution box is in the page and folded on first view: only its title shows.
+
+    The page is opened and left to settle as every other page test does; the boxes are then
+    read for up to 20 s (a slow machine may still be running the page's scripts), and a
+    failure says what the browser had open and how many boxes the file on disk holds.
+    """
+    import time
+
+    page = html_dir / f"{chapter}.html"
+    _open(browser, page)
+    deadline = time.monotonic() + 20
+    shown = browser.execute_script(_SOLUTIONS_SHOWN)
+    while not shown and time.monotonic() < deadline:
+        time.sleep(0.5)
+        shown = browser.execute_script(_SOLUTIONS_SHOWN)
+    on_disk = _exercises(page).solutions
+    state = browser.execute_script("return [document.URL, document.title, document.readyState];")
+    assert shown, f"{chapter}: no solution in the browser's page {state}; the file on disk has {on_disk}"
+    assert len(shown) == on_disk, f"{chapter}: {len(shown)} solutions in the browser, {on_disk} in the file"
+    assert not any(shown), f"{chapter}: solutions open on first view: {shown}"
+
+
 def test_students_edition_has_exercises_and_no_solution(html_dir, students_html):
     for chapter in _chapters():
         teacher, student = _exercises(html_dir / f"{chapter}.html"), _exercises(students_html / f"{chapter}.html")
+        # read after the students' build: it must not have touched the teacher's pages
+        assert teacher.solutions >= teacher.exercises >= 1, f"{chapter}: the teacher's page has {teacher.solutions} solutions"
         assert student.exercises == teacher.exercises, f"{chapter}: {student.exercises} of {teacher.exercises} exercises"
         assert student.solutions == 0, f"{chapter}: {student.solutions} solutions left in the students' edition"
         # the gated solutions' code cells go too, and nothing else does
         assert student.cells == teacher.cells - teacher.cells_in_solutions, (
             f"{chapter}: {student.cells} cells, expected {teacher.cells} - {teacher.cells_in_solutions} in solutions")
         assert "solution-end" not in (students_html / f"{chapter}.html").read_text(), chapter
-
-
-def test_solutions_start_closed_in_the_browser(html_dir, browser):
-    page = html_dir / f"{_chapters()[0]}.html"
-    browser.get(page.as_uri())
-    shown = browser.execute_script(
-        "return Array.from(document.querySelectorAll('div.solution')).map(d => "
-        "Array.from(d.children).filter(c => !c.classList.contains('admonition-title'))"
-        ".some(c => c.offsetParent !== null && c.getBoundingClientRect().height > 0));")
-    assert shown, "no solution on the page"
-    assert not any(shown), f"solutions open on first view: {shown}"
 
 
 def test_launch_services_follow_the_repository_url():

@@ -12,7 +12,8 @@ from vizlib.core.data import fashion_mnist_sample
 from vizlib.core.errors import ArgumentError, EmptyData, NoObjectRegion
 from vizlib.core.examples import ExampleImage
 from vizlib.core.measures import energy_inside, silhouette_mask, transform_mask
-from vizlib.methods.filters import first_layer_filters, high_frequency_share, init_similarity
+from vizlib.methods.filters import (first_layer_filters, high_frequency_share, image_high_frequency_share,
+                                    init_similarity)
 from vizlib.methods.reconstruction import object_energy_by_stage, whole_layer
 from vizlib.methods.sparsity import stage_layers
 from vizlib.models.bundled import bundled_record, initial_model, load_bundled
@@ -66,6 +67,33 @@ def test_high_frequency_share_matches_numpy_brute_force():
         got = high_frequency_share(w, cutoff, pad)
         np.testing.assert_allclose(got.shares.numpy(), want, rtol=1e-12)
         assert got.median == pytest.approx(float(np.median(want)))
+
+
+def test_an_images_share_matches_numpy_brute_force_and_ignores_its_mean_and_scale():
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(4, 3, 12, 10, generator=g, dtype=torch.float64)
+    f = np.hypot(np.fft.fftfreq(12)[:, None], np.fft.fftfreq(10)[None, :])
+    want = []
+    for k in range(4):
+        p = sum(np.abs(np.fft.fft2(x[k, c].numpy() - x[k, c].numpy().mean())) ** 2 for c in range(3))
+        want.append(p[f > 0.25].sum() / p.sum())
+    got = image_high_frequency_share(x, 0.25)
+    np.testing.assert_allclose(got.shares.numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(image_high_frequency_share((x - 0.3) / 0.2).shares.numpy(), want, rtol=1e-9)
+    assert got.pad == 10 and got.median == pytest.approx(float(np.median(want)))
+
+
+def test_an_images_share_of_a_checkerboard_a_ramp_and_a_flat_image():
+    board = ((torch.arange(8).view(-1, 1) + torch.arange(8).view(1, -1)) % 2).double()
+    ramp = torch.linspace(0, 1, 64).repeat(64, 1)
+    assert image_high_frequency_share(board.view(1, 8, 8)).median == pytest.approx(1.0, abs=1e-12)
+    assert float(image_high_frequency_share(ramp.view(1, 64, 64)).median) < 0.05  # smooth: little above 0.25
+    flat = image_high_frequency_share(torch.full((2, 1, 6, 6), 5.0))
+    assert torch.isnan(flat.shares).all()
+    with pytest.raises(ArgumentError, match="cutoff"):
+        image_high_frequency_share(board.view(1, 8, 8), cutoff=-1)
+    with pytest.raises(ArgumentError, match="shape"):
+        image_high_frequency_share(torch.zeros(8, 8))
 
 
 def test_high_frequency_share_reads_a_model_and_a_net_and_refuses_bad_settings():

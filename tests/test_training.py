@@ -278,3 +278,17 @@ def test_command_line_writes_checkpoint_snapshots_and_record(tmp_path):
     p = T.Preprocess(64, record["mean"][0], record["std"][0])
     assert T.evaluate(model, bundled_sample(), p).correct == record["sample_correct"]
     assert record["plain_test_accuracy"] is not None and "composed" in record["data"]
+
+
+def test_command_line_trains_on_some_classes_only(tmp_path):
+    """--classes: the held-out-classes pretrain. Only those classes are trained and tested, relabelled in order."""
+    root = fake_root(tmp_path / "data", 3, n=40)
+    out = tmp_path / "out"
+    argv = ["alexnet", "--epochs", "1", "--batch-size", "16", "--val-size", "8", "--classes", "3,7", "--root", str(root),
+            "--out", str(out), "--name", "two", "--device", "cpu", "--no-progress"]
+    record = T.main(argv)
+    assert record["config"]["classes"] == [3, 7]
+    assert record["train_images"] == 32 and record["test_images"] == 40  # every fake image is of class 3
+    assert record["sample_images"] == 300  # the sample's 150 dresses and 150 sneakers
+    model, meta = T.load_checkpoint(out / "two.pt", expected_sha256=record["sha256"])
+    assert meta["classes"] == ["Dress", "Sneaker"] and model.classifier[-1].out_features == 2

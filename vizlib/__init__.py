@@ -16,7 +16,8 @@ importing only those below it: ``vizlib.core`` < ``vizlib.models`` <
 
 # core: the shared machinery
 from .core.batches import PreparedImages, batches
-from .core.data import ImageSet, demo_images, fashion_mnist, fashion_mnist_sample, fashion_mnist_test
+from .core.data import (ImageSet, caltech101, demo_images, fashion_mnist, fashion_mnist_sample, fashion_mnist_test,
+                        labelled_folder)
 from .core.device import device
 from .core.errors import (
     DatasetUnavailable,
@@ -43,24 +44,31 @@ from .models.bundled import load_snapshots
 from .models.model_sets import choose_model_set, describe_model_set, load
 from .models.nets import alexnet, vgg16, zfnet
 from .models.training import evaluate, filter_rms, train
+from .models.ablation import ablation_net
 
 # methods: one module per paper method
 from .methods.architecture import summary
 from .methods.receptive_field import empirical_receptive_field, receptive_field, receptive_fields, unit_box
 from .methods.deconvnet import Deconvnet
 from .methods.topk import top_activations, top_patches
-from .methods.embedding import embed_patches, fill_grid, patch_features
+from .methods.embedding import embed_patches, fill_grid, neighbourhood_preservation, patch_features
 from .methods.occlusion import Occlusion
 from .methods.correspondence import correspondence
 from .methods.denet import DeNet
 from .methods.sparsity import layer_sparsity
 from .methods.filters import dead_filters, filter_spectrum
+from .methods.maximisation import compare_regularisers, maximise
+from .methods.inversion import invert
+from .methods.dissection import Broden, bundled_concepts, dissect, untrained
+from .methods.invariance import invariance_sweep, rotational_symmetry, typical_distance
+from .methods.probe import LinearProbe, fit_softmax, layer_features, train_from_scratch
 
 __all__ = [
     # core
     "Net", "resolve_layer", "output_sizes", "min_input_size",
     "load_image", "check_image", "to_display", "ImageFiles",
     "ImageSet", "fashion_mnist", "fashion_mnist_sample", "fashion_mnist_test", "demo_images",
+    "labelled_folder", "caltech101",
     "PreparedImages", "batches", "example_images",
     "energy_inside", "object_mask", "transform_mask",
     "Capture", "preserved", "trace", "device", "Table",
@@ -68,15 +76,18 @@ __all__ = [
     "DatasetUnavailable", "WeightsUnavailable", "NoPositiveActivation",
     # models
     "load", "choose_model_set", "describe_model_set", "alexnet", "zfnet", "vgg16",
-    "train", "evaluate", "filter_rms", "load_snapshots",
+    "train", "evaluate", "filter_rms", "load_snapshots", "ablation_net",
     # methods
     "summary",
     "receptive_field", "receptive_fields", "unit_box", "empirical_receptive_field",
     "Deconvnet", "top_activations", "top_patches",
-    "patch_features", "embed_patches", "fill_grid",
+    "patch_features", "embed_patches", "fill_grid", "neighbourhood_preservation",
     "Occlusion", "correspondence",
     "DeNet",
     "layer_sparsity", "filter_spectrum", "dead_filters",
+    "maximise", "compare_regularisers", "invert", "dissect", "bundled_concepts", "Broden", "untrained",
+    "invariance_sweep", "typical_distance", "rotational_symmetry",
+    "LinearProbe", "fit_softmax", "layer_features", "train_from_scratch",
 ]
 
 __version__ = "0.2.0"

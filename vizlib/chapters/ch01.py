@@ -21,13 +21,15 @@ from matplotlib.figure import Figure
 from torch import nn
 from torchvision import models as tvm
 
+from ..core.batches import PreparedImages
 from ..core.composed import bundled_sample, median_box_side
 from ..core.errors import InputTooSmall
 from ..core.shapes import min_input_size, output_sizes, pool_output_size
 from ..core.tables import Table
 from ..methods.architecture import LayerRow, Summary, summary
 from ..methods.occlusion import Occlusion
-from ..methods.filters import HighFrequencyShare, InitSimilarity, high_frequency_share, init_similarity
+from ..methods.filters import (HighFrequencyShare, InitSimilarity, high_frequency_share, image_high_frequency_share,
+                               init_similarity)
 from ..methods.reconstruction import StageEnergy, object_energy_by_stage
 from ..methods.receptive_field import receptive_fields
 from ..models import nets as models
@@ -37,7 +39,7 @@ from ..models.bundled_nets import BUNDLED_BUILDERS, FMNIST_INPUT_SIZE
 from ..models.training import CHECKPOINT_DIR
 from . import paper_data
 from .claims import Claim, claims_table, number
-from .widgets import explorer
+from .widgets import Explorer, StaticExplorer, Words, explorer, static_explorer
 
 __all__ = [
     "paper_data",
@@ -69,6 +71,7 @@ __all__ = [
     "seeing_claims",
     "claims_table",
     "architecture_explorer",
+    "architecture_static",
     "plot_composed_examples",
 ]
 
@@ -92,7 +95,8 @@ def layer_names_table(nets: dict[str, nn.Module]) -> Table:
         ['c1', 'features.1', 'features.1']
     """
     return Table(["paper name", "AlexNet module", "ZFNet module"],
-                 [[n, nets["AlexNet"].vizlib_layers.get(n, ""), p] for n, p in nets["ZFNet"].vizlib_layers.items()])
+                 [[n, nets["AlexNet"].vizlib_layers.get(n, ""), p] for n, p in nets["ZFNet"].vizlib_layers.items()],
+                 "The papers' layer names and the modules they name")
 
 
 def pool_rounding(sides: Sequence[int] = (110, 26), kernel: int = 3, stride: int = 2) -> Table:
@@ -106,7 +110,8 @@ def pool_rounding(sides: Sequence[int] = (110, 26), kernel: int = 3, stride: int
     for w in sides:
         exact = pool_output_size(w, kernel, stride)
         rows.append([w, float(exact), int(exact), -(-exact.numerator // exact.denominator)])
-    return Table(["input side", f"(W − {kernel})/{stride} + 1", "floor", "ceil"], rows)
+    return Table(["input side", f"(W − {kernel})/{stride} + 1", "floor", "ceil"], rows,
+                 f"A {kernel}×{stride} pooling's output side, rounded down and up")
 
 
 def formula_table(model: nn.Module, input_size: int) -> "Table":
@@ -135,7 +140,8 @@ def compare_sizes(model: nn.Module, input_size: int, paper: dict[str, int]) -> "
     missing = [n for n in paper if n not in got]
     if missing:
         raise KeyError(f"layers {missing} of the paper are not in this model ({', '.join(got)})")
-    return Table(["layer", "paper", "computed", "match"], [[n, v, got[n], v == got[n]] for n, v in paper.items()])
+    return Table(["layer", "paper", "computed", "match"], [[n, v, got[n], v == got[n]] for n, v in paper.items()],
+                 f"Output sides at {input_size} px: the paper's against the model's")
 
 
 def compare_summaries(original: "Summary", scaled: "Summary", labels: tuple[str, str] | None = None) -> "Table":
@@ -173,7 +179,7 @@ def plot_summary(summaries: Summary | Sequence[Summary]) -> Figure:
         >>> fig = plot_summary(summary(alexnet()))
     """
     items = [summaries] if isinstance(summaries, Summary) else list(summaries)
-    fig, axes = plt.subplots(len(items), 2, figsize=(12, 2.8 * len(items)), squeeze=False)
+    fig, axes = plt.subplots(len(items), 2, figsize=(7.4, 3.1 * len(items)), squeeze=False)  # the page's column
     for row, s in zip(axes, items):
         names = [r.name for r in s.rows]
         for ax, values, label, colour in (
@@ -184,7 +190,8 @@ def plot_summary(summaries: Summary | Sequence[Summary]) -> Figure:
             ax.bar(range(len(names)), np.where(np.asarray(values) > 0, values, np.nan), color=colour)
             ax.set_yscale("log")
             ax.set_xticks(range(len(names)), names, rotation=90, fontsize=8)
-            ax.set_title(f"{s.arch}: {label} per layer (total {sum(values):,})", fontsize=10)
+            ax.set_title(f"{s.arch}: {label} per layer\n(total {sum(values):,})", fontsize=9)
+            ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
     return fig
 
@@ -200,7 +207,7 @@ def parameter_check(summaries: dict[str, Summary]) -> Table:
     meta = {"AlexNet": tvm.AlexNet_Weights.IMAGENET1K_V1, "VGG-16": tvm.VGG16_Weights.IMAGENET1K_V1}
     return Table(["network", "vizlib count", "torchvision meta", "equal"],
                  [[n, summaries[n].total_params, w.meta["num_params"], summaries[n].total_params == w.meta["num_params"]]
-                  for n, w in meta.items()])
+                  for n, w in meta.items()], "Parameters counted here and in torchvision's weights metadata")
 
 
 def parameter_shares(summaries: dict[str, Summary]) -> Table:
@@ -213,7 +220,7 @@ def parameter_shares(summaries: dict[str, Summary]) -> Table:
     """
     return Table(["network", "parameters", "% in fc6–fc8", "multiply-adds", "% of MACs in fc6–fc8"],
                  [[n, s.total_params, round(100 * s.share("fc")[0], 1), s.total_macs, round(100 * s.share("fc")[1], 1)]
-                  for n, s in summaries.items()])
+                  for n, s in summaries.items()], "Where the weights and the arithmetic are: the dense layers' share")
 
 
 def bundled_summaries() -> dict[str, Summary]:
@@ -236,7 +243,8 @@ def bundled_fields_table(small: dict[str, Summary]) -> Table:
     return Table(["network", "input", "parameters", "multiply-adds", "field of the last pooling (size/stride)"],
                  [[f"{_STYLE[arch]} (bundled)", FMNIST_INPUT_SIZE[arch], s.total_params, s.total_macs,
                    "{0.size}/{0.stride}".format(receptive_fields(BUNDLED_BUILDERS[arch]())[-1])]
-                  for arch, s in small.items()])
+                  for arch, s in small.items()],
+                 "The bundled nets: inputs, sizes and the field of the last pooling")
 
 
 #: The committed bundled nets whose seeing is measured: ``(arch, variant)``.
@@ -268,6 +276,9 @@ class Seeing:
         init: c1's cosine similarity to that initialisation (:func:`vizlib.methods.filters.init_similarity`).
         energy: per stage, the median share of whole-layer reconstruction energy on the object
             (:func:`vizlib.methods.reconstruction.object_energy_by_stage`).
+        image_high: the same share as ``high`` for the sample images as this net sees them (resized,
+            each image's mean removed: :func:`vizlib.methods.filters.image_high_frequency_share`),
+            the reference for ``high``: a filter matched to the images would keep about that much.
 
     Example:
         >>> rows = seeing_measures(2, nets=[("alexnet", None)])  # doctest: +SKIP
@@ -286,6 +297,7 @@ class Seeing:
     field: "FieldSeeing | None" = None
     accuracy: float | None = None
     plain_accuracy: float | None = None
+    image_high: HighFrequencyShare | None = None
 
 
 @dataclass
@@ -417,7 +429,9 @@ def seeing_measures(n: int = 100, nets: Sequence[tuple[str, str | None]] = SEEIN
                            high_frequency_share(start, cut, pad), init_similarity(net, start),
                            object_energy_by_stage(net, images, iter(masks)),
                            occlusion_seeing(net, occlusion) if occlusion else None, field_seeing(net),
-                           record.get("test_accuracy"), record.get("plain_test_accuracy")))
+                           record.get("test_accuracy"), record.get("plain_test_accuracy"),
+                           image_high_frequency_share(PreparedImages(sample.subset(slice(0, n)), net)
+                                                      .batch(np.arange(min(n, len(sample)))), cut)))
     return rows
 
 
@@ -427,16 +441,18 @@ def seeing_table(rows: Sequence[Seeing]) -> Table:
     Example:
         >>> t = seeing_table(seeing_measures(2, nets=[("alexnet", None)]))
         >>> t.header[:3]
-        ['network', 'c1 share above 0.25 cycles/px (at initialisation)', 'c1 cosine to initialisation']
+        ['network', 'c1 share above 0.25 cycles/px (at initialisation; the images)', 'c1 cosine to initialisation']
     """
     cut = SEEING_BARS["cutoff"]
     # few columns, so that the table fits the page: the stages share one cell
-    header = ["network", f"c1 share above {cut:g} cycles/px (at initialisation)", "c1 cosine to initialisation",
+    header = ["network", f"c1 share above {cut:g} cycles/px (at initialisation; the images)",
+              "c1 cosine to initialisation",
               "object's share of the image", "on object, stage by stage", "images"]
     body = []
     for r in rows:
         stages = " · ".join(f"{layer} {number(r.energy.inside[layer])}" for layer in r.energy.layers)
-        body.append([r.name, f"{number(r.high.median)} ({number(r.high_init.median)})", number(r.init.median),
+        images = f"; {number(r.image_high.median)}" if r.image_high is not None else ""
+        body.append([r.name, f"{number(r.high.median)} ({number(r.high_init.median)}{images})", number(r.init.median),
                      number(r.energy.area), stages, r.energy.images])
     return Table(header, body, "Do the bundled nets see? Medians over c1's filters and over the sample's images")
 
@@ -466,8 +482,9 @@ def seeing_claims(rows: Sequence[Seeing]) -> list[Claim]:
         if r.arch in ("alexnet", "zfnet") and r.variant is None:
             out.append(Claim.judge(
                 source, f"{r.name}: c1 filters keep little energy above {bars['cutoff']:g} cycles/px",
-                f"median share {number(r.high.median)} (its initialisation {number(r.high_init.median)}); "
-                f"bar: at most {bars['high_frequency']:g}",
+                f"median share {number(r.high.median)} (its initialisation {number(r.high_init.median)}"
+                + (f"; the images it sees, mean removed, {number(r.image_high.median)}" if r.image_high else "")
+                + f"); bar: at most {bars['high_frequency']:g}",
                 r.high.median <= bars["high_frequency"] if np.isfinite(r.high.median) else None))
     for r in rows:
         out.append(Claim.judge(
@@ -608,10 +625,37 @@ def _builders() -> dict[str, Callable[[], nn.Module]]:
             "AlexNet (Krizhevsky, 1 stream)": models.alexnet_original}
 
 
+def _with_adaptive_pool(table: Summary, model: nn.Module) -> Summary:
+    """``table`` with a row for the adaptive pooling between the last pool and ``fc6``.
+
+    :func:`~vizlib.methods.architecture.summary` counts that pooling inside
+    ``fc6`` (it is not a paper layer); at small inputs it changes the size
+    (VGG-16: ``p5`` 2×2 → 7×7 → ``fc6`` 25088 inputs), so the explorer shows it
+    as its own row, or the numbers would not follow from one row to the next.
+    """
+    pool = next((m for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d)), None)
+    fc = next((i for i, r in enumerate(table.rows) if r.name.startswith("fc")), None)
+    if pool is None or not fc:
+        return table
+    before = table.rows[fc - 1].output_shape
+    if len(before) != 3:
+        return table
+    size = pool.output_size if isinstance(pool.output_size, tuple) else (pool.output_size, pool.output_size)
+    h, w = (before[1 + i] if s is None else int(s) for i, s in enumerate(size))
+    row = LayerRow("(avgpool)", f"adaptive avg pool → {h}×{w} (from {before[1]}×{before[2]})",
+                   (before[0], h, w), 0, 0)
+    return Summary(table.rows[:fc] + [row] + table.rows[fc:], table.input_shape, table.arch)
+
+
 def architecture_explorer(
     nets: dict[str, nn.Module] | None = None, sizes: tuple[int, int] = (32, 512), value: int = 224
-) -> W.Widget:
+) -> Explorer:
     """Pick a network and an input size; see its per-layer table.
+
+    The table is :func:`~vizlib.methods.architecture.summary`'s, with the
+    adaptive pooling before ``fc6`` as its own row. A size the network cannot
+    take is refused in plain words with the smallest size it accepts; the
+    size is kept when the network changes.
 
     Args:
         nets: label -> model (default: the papers' three nets and Krizhevsky's
@@ -619,10 +663,13 @@ def architecture_explorer(
         sizes: range of the input-size slider.
         value: initial input size.
 
+    Returns:
+        An :class:`~vizlib.chapters.widgets.Explorer`; its first state is drawn at once.
+
     Example:
         >>> from vizlib.models import alexnet
         >>> box = architecture_explorer({"AlexNet": alexnet()}, value=128)
-        >>> [(w.description, w.value) for w in box.children[0].children]
+        >>> [(w.description, w.value) for w in box.controls]
         [('network', 'AlexNet'), ('input', 128)]
     """
     models = nets if nets is not None else {k: b() for k, b in _builders().items()}
@@ -633,11 +680,43 @@ def architecture_explorer(
     def content() -> None:
         model = models[pick.value]
         try:
-            display(summary(model, size.value))
-        except InputTooSmall as exc:
-            print(f"{exc}\n(smallest input this network accepts: {min_input_size(model)})")
+            display(_with_adaptive_pool(summary(model, size.value), model))
+        except InputTooSmall:
+            display(Words(f"{pick.value} cannot take a {size.value}×{size.value} input: its maps would shrink to "
+                          f"nothing. The smallest input it accepts is {min_input_size(model)}×{min_input_size(model)}."))
 
     return explorer([pick, size], content)
+
+
+def architecture_static(nets: dict[str, nn.Module] | None = None, sizes: Sequence[int] = (224, 448)) -> StaticExplorer:
+    """Kernel-free: each network at a few input sizes, from the smallest it accepts (:func:`plot_summary`).
+
+    The explorer's table as a figure: every frame is the network's parameters and multiply-adds
+    per layer at that input size, the adaptive pooling before ``fc6`` as its own (empty) layer,
+    as in the explorer. The multiply-adds grow with the input; the parameters do not.
+
+    Args:
+        nets: label -> model (default: the explorer's networks).
+        sizes: input sizes after the smallest each network accepts.
+
+    Returns:
+        A :class:`~vizlib.chapters.widgets.StaticExplorer`.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> architecture_static({"AlexNet": alexnet()}, sizes=(224,)).labels
+        ['AlexNet, 63×63 input (its smallest)', 'AlexNet, 224×224 input']
+    """
+    models = nets if nets is not None else {k: b() for k, b in _builders().items()}
+    states = []
+    for label, model in models.items():
+        smallest = min_input_size(model)
+        states += [(label, smallest)] + [(label, int(n)) for n in sizes if int(n) > smallest]
+    labels = [f"{label}, {n}×{n} input" + (" (its smallest)" if n == min_input_size(models[label]) else "")
+              for label, n in states]
+    return static_explorer(states, lambda st: plot_summary(_with_adaptive_pool(summary(models[st[0]], st[1]),
+                                                                               models[st[0]])),
+                           labels=labels, name="network and input", dpi=90)
 
 
 def plot_composed_examples(n: int = 8, seed: int = 0) -> Figure:

@@ -25,7 +25,8 @@ from ..core.layers import layer_module
 from ..core.tables import Table
 from ..methods.receptive_field import _map_size, empirical_receptive_field, receptive_field, receptive_fields, unit_box
 from . import paper_data
-from .widgets import explorer, show_figure
+from .legibility import PAGE_INCHES
+from .widgets import Explorer, StaticExplorer, explorer, show_figure, spread, static_explorer
 
 __all__ = [
     "paper_data",
@@ -40,6 +41,7 @@ __all__ = [
     "plot_receptive_field_growth",
     "plot_units",
     "receptive_field_explorer",
+    "receptive_field_static",
 ]
 
 
@@ -86,7 +88,9 @@ def compare_with_paper(
             row.append(empirical_receptive_field(model, name).size[0])
         row.append(size == r.size and stride == r.stride)
         rows.append(row)
-    return Table(header, rows)
+    title = getattr(model, "vizlib_title", None) or type(model).__name__
+    variant = f", max pools of {pool_kernel}×{pool_kernel}" if pool_kernel else ""
+    return Table(header, rows, f"Receptive fields of {title}{variant}: the paper's table against this computation")
 
 
 def receptive_field_table(model: nn.Module, *, empirical: bool = True) -> "Table":
@@ -160,7 +164,8 @@ def measured_vs_computed(nets: dict[str, nn.Module]) -> tuple[Table, int]:
                 fp = empirical_receptive_field(net, r.path)
                 rows.append([name, r.path, r.size, fp.size[0], fp.box == unit_box(net, r.path, *fp.unit, fp.input_size)])
     agree = sum(r[2] == r[3] and r[4] for r in rows)
-    return Table(["network", "module", "computed size", "measured size", "same box"], rows), agree
+    return (Table(["network", "module", "computed size", "measured size", "same box"], rows,
+                  "Computed fields against the measured gradient footprint, every convolution and pooling"), agree)
 
 
 def photo(size: int = 224) -> np.ndarray:
@@ -225,7 +230,7 @@ def plot_receptive_field(
         >>> from vizlib.models import alexnet
         >>> fig = plot_receptive_field(photo(), alexnet(), "c3", 6, 6)
         >>> fig.axes[0].get_title()
-        'c3 unit (6, 6): rows 62–160, cols 62–160'
+        'c3 unit (6, 6):\nrows 62–160, cols 62–160'
     """
     h, w = image.shape[:2]
     top, left, bottom, right = unit_box(model, layer, y, x, (h, w))
@@ -240,7 +245,7 @@ def plot_receptive_field(
     ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, lw=2, ec="red"))
     ax.set_xlim(-0.5, w - 0.5)
     ax.set_ylim(h - 0.5, -0.5)
-    ax.set_title(f"{rf.name} unit ({y}, {x}): rows {top}–{bottom - 1}, cols {left}–{right - 1}", fontsize=9)
+    ax.set_title(f"{rf.name} unit ({y}, {x}):\nrows {top}–{bottom - 1}, cols {left}–{right - 1}", fontsize=9)
     ax.axis("off")
     return fig if fig is not None else ax.figure
 
@@ -280,19 +285,27 @@ def plot_units(image: np.ndarray, model: nn.Module, units: Sequence[tuple[str, i
         >>> len(plot_units(photo(), alexnet(), [("c1", 0, 0), ("c5", 6, 6)]).axes)
         2
     """
-    fig, axes = plt.subplots(1, len(units), figsize=(4 * len(units), 4), squeeze=False)
+    side = min(4.0, PAGE_INCHES / max(len(units), 1))  # the page's column
+    fig, axes = plt.subplots(1, len(units), figsize=(side * len(units), side + 0.4), squeeze=False)
     for ax, (layer, y, x) in zip(axes[0], units):
         plot_receptive_field(image, model, layer, y, x, ax=ax)
     fig.tight_layout()
     return fig
 
 
-def receptive_field_explorer(image: np.ndarray, model: nn.Module, layer: str | None = None) -> W.Widget:
+def receptive_field_explorer(image: np.ndarray, model: nn.Module, layer: str | None = None) -> Explorer:
     """Pick a layer and a unit position; see the patch the unit sees on ``image``.
+
+    On a layer change the unit moves to the same place in the image (its
+    position scaled to the new map's side), and the note above the figure
+    says where it went.
+
+    Returns:
+        An :class:`~vizlib.chapters.widgets.Explorer`; its first state is drawn at once.
 
     Example:
         >>> from vizlib.models import alexnet
-        >>> layer, y, x = receptive_field_explorer(photo(), alexnet(), "c3").children[0].children
+        >>> layer, y, x = receptive_field_explorer(photo(), alexnet(), "c3").controls
         >>> layer.value, y.max, x.value                  # c3's maps are 13×13 on a 224 photo
         ('c3', 12, 6)
     """
@@ -302,17 +315,58 @@ def receptive_field_explorer(image: np.ndarray, model: nn.Module, layer: str | N
     xs = W.IntSlider(description="x", continuous_update=False)
     h = image.shape[0]
 
-    def limits(*_: object) -> None:
-        side = _map_size(model, model.vizlib_layers.get(pick.value, pick.value) if hasattr(model, "vizlib_layers")
-                         else pick.value, h)
-        for s in (ys, xs):
-            s.max = side - 1
-            s.value = min(s.value, side - 1)
+    def side(name: str) -> int:
+        return _map_size(model, model.vizlib_layers.get(name, name) if hasattr(model, "vizlib_layers") else name, h)
+
+    def update(change: dict | None) -> str | None:
+        if change is None or change["owner"] is not pick:
+            return None
+        old, new = side(change["old"]), side(change["new"])
+        before = (ys.value, xs.value)
+        for s in (ys, xs):  # the same place in the image: the position scaled to the new side
+            v = round(s.value * (new - 1) / max(old - 1, 1))
+            if new - 1 > s.max:
+                s.max = new - 1
+            s.value = min(v, new - 1)
+            s.max = new - 1
+        if (ys.value, xs.value) == before:
+            return None
+        return (f"{change['new']}'s maps are {new}×{new} (those of {change['old']} {old}×{old}): the unit "
+                f"(y, x) = {before} moved to {(ys.value, xs.value)}, the same place in the image.")
 
     def content() -> None:
         show_figure(plot_receptive_field(image, model, pick.value, ys.value, xs.value))
 
-    limits()
-    ys.value = xs.value = ys.max // 2  # set before observing: the first drawing is below
-    pick.observe(limits, "value")  # registered first: bounds the sliders before the redraw
-    return explorer([pick, ys, xs], content)
+    for s in (ys, xs):
+        s.max = side(pick.value) - 1
+        s.value = s.max // 2  # set before the explorer observes: the first drawing is below
+    return explorer([pick, ys, xs], content, update=update)
+
+
+def receptive_field_static(image: np.ndarray, model: nn.Module, layers: Sequence[str] | None = None, *,
+                           most: int = 8) -> StaticExplorer:
+    """Kernel-free: layer by layer, the patch the centre unit sees (:func:`plot_receptive_field`), then a corner unit.
+
+    The states are ``layers`` (default: every layer with a field, at most ``most`` spread over
+    them), each at its map's centre unit; the last state is the top layer's unit (0, 0), whose
+    field hangs over the image's border.
+
+    Returns:
+        A :class:`~vizlib.chapters.widgets.StaticExplorer`.
+
+    Example:
+        >>> from vizlib.models import alexnet
+        >>> view = receptive_field_static(photo(), alexnet(), ["c1", "c5"])
+        >>> view.labels
+        ['c1 unit (27, 27)', 'c5 unit (6, 6)', 'c5 unit (0, 0)']
+    """
+    names = list(layers) if layers is not None else spread([r.name for r in receptive_fields(model)], most)
+    h = image.shape[0]
+
+    def side(name: str) -> int:
+        return _map_size(model, model.vizlib_layers.get(name, name) if hasattr(model, "vizlib_layers") else name, h)
+
+    states = [(name, (side(name) - 1) // 2, (side(name) - 1) // 2) for name in names] + [(names[-1], 0, 0)]
+    return static_explorer(states, lambda s: plot_receptive_field(image, model, *s),
+                           labels=[f"{n} unit ({y}, {x})" for n, y, x in states], name="layer and unit", dpi=90,
+                           frame_format="jpeg")

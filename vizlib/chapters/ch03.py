@@ -42,6 +42,7 @@ from ..methods.deconvnet import Deconvnet, Projection, normalize_projection
 from ..methods.receptive_field import receptive_field
 from ..methods.topk import TopActivations, top_activations
 from .claims import Claim, claims_table, number
+from .legibility import PAGE_INCHES
 
 __all__ = [
     "ExampleImage",
@@ -49,6 +50,7 @@ __all__ = [
     "example_dataset",
     "claims_table",
     "deconvnet_explorer",
+    "deconvnet_static",
     "DeconvSteps",
     "deconv_steps",
     "plot_deconv_steps",
@@ -186,23 +188,24 @@ def plot_deconv_steps(steps: DeconvSteps) -> Figure:
         >>> len(plot_deconv_steps(deconv_steps(alexnet(seed=0), torch.randn(3, 64, 64))).axes)
         6
     """
-    fig, axes = plt.subplots(1, 6, figsize=(17, 3.2))
+    fig, grid = plt.subplots(2, 3, figsize=(PAGE_INCHES, 5.6))  # two rows of three: the page's column
+    axes = grid.flatten()
     grey = "gray" if steps.image.ndim == 2 else None
     axes[0].imshow(steps.image, cmap=grey)
-    axes[0].set_title("input")
+    axes[0].set_title("input", fontsize=9)
     axes[1].imshow(steps.conv, cmap="magma")
     ys, xs = np.nonzero(steps.switches)
     axes[1].scatter(xs, ys, s=2, c="cyan", marker="s", linewidths=0)
-    axes[1].set_title(f"map {steps.channel}, rectified,\nwith the switches (cyan)")
+    axes[1].set_title(f"map {steps.channel}, rectified,\nwith the switches (cyan)", fontsize=9)
     axes[2].imshow(steps.pooled, cmap="magma")
     axes[2].add_patch(Rectangle((steps.position[1] - 0.5, steps.position[0] - 0.5), 1, 1, fill=False, ec="cyan", lw=2))
-    axes[2].set_title(f"{steps.layer}: keep the strongest\nactivation {steps.position}, zero the rest")
+    axes[2].set_title(f"{steps.layer}: keep the strongest\nactivation {steps.position}, zero the rest", fontsize=9)
     axes[3].imshow(steps.unpooled, cmap="magma")
-    axes[3].set_title("unpool: back to its switch")
+    axes[3].set_title("unpool: back to its switch", fontsize=9)
     axes[4].imshow(steps.rectified, cmap="magma")
-    axes[4].set_title("rectify")
+    axes[4].set_title("rectify", fontsize=9)
     axes[5].imshow(normalize_projection(steps.pixels), cmap="gray")
-    axes[5].set_title("filter with the transposed\nfirst-layer filters: pixels")
+    axes[5].set_title("filter with the transposed\nfirst-layer filters: pixels", fontsize=9)
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()
@@ -230,8 +233,10 @@ def plot_projection(image: np.ndarray, projection: Projection, i: int = 0) -> Fi
     axes[0].set_title(f"{projection.layer}, map {ch}, unit {pos}", fontsize=9)
     H, W = image.shape[:2]
     t0, l0 = max(top, 0), max(left, 0)
-    axes[1].imshow(image[t0:min(top + h, H), l0:min(left + w, W)], cmap=grey)
-    axes[1].set_title("the patch it sees", fontsize=9)
+    b0, r0 = min(top + h, H), min(left + w, W)
+    axes[1].imshow(image[t0:b0, l0:r0], cmap=grey)
+    whole = (t0, l0, b0, r0) == (0, 0, H, W)  # the field covers the image: the "patch" is all of it
+    axes[1].set_title("the patch it sees:\nthe whole image" if whole else "the patch it sees", fontsize=9)
     axes[2].imshow(projection.display(i), cmap="gray")
     axes[2].set_title(f"deconvnet projection\n(activation {float(projection.value[i]):.3g})", fontsize=9)
     for ax in axes:
@@ -241,18 +246,26 @@ def plot_projection(image: np.ndarray, projection: Projection, i: int = 0) -> Fi
 
 
 def _tile(images: Sequence[np.ndarray], n: int = 3) -> np.ndarray:
-    """Images of one size in an n x n grid with 1-pixel white gaps."""
-    h, w = images[0].shape[:2]
+    """Images in an n x n grid with 1-pixel white gaps; smaller ones (a field cut by the border) centred on grey."""
+    h, w = max(i.shape[0] for i in images), max(i.shape[1] for i in images)
     shape = (n * h + n - 1, n * w + n - 1) + images[0].shape[2:]
     grid = np.ones(shape, dtype=float)
     for k, img in enumerate(images[: n * n]):
         r, c = divmod(k, n)
-        grid[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = img
+        cell = np.full((h, w) + images[0].shape[2:], 0.5)
+        y, x = (h - img.shape[0]) // 2, (w - img.shape[1]) // 2
+        cell[y:y + img.shape[0], x:x + img.shape[1]] = img
+        grid[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = cell
     return grid
 
 
-def plot_top_grid(top: TopActivations, channels: Sequence[int] | None = None, *, per_row: int = 4) -> Figure:
+def plot_top_grid(top: TopActivations, channels: Sequence[int] | None = None, *, per_row: int = 2) -> Figure:
     """Zeiler Fig. 2: for each map, its top-9 projections (left) beside the patches they come from (right).
+
+    Each projection and patch is cut to the unit's receptive field (Zeiler's
+    patches; a field cut by the image's border is centred on grey), so low
+    layers show parts and high layers, whose fields cover the image, whole
+    images. Two maps per row keep the figure legible in the page's column.
 
     Example:
         >>> from vizlib import top_patches
@@ -270,25 +283,26 @@ def plot_top_grid(top: TopActivations, channels: Sequence[int] | None = None, *,
         raise ValueError(f"maps {missing} were not collected; collected: {have[:20]}...")
     n = int(round(np.sqrt(top.k))) if int(round(np.sqrt(top.k))) ** 2 == top.k else 3
     rows = -(-len(chosen) // per_row)
-    fig, axes = plt.subplots(rows, 2 * per_row, figsize=(2.3 * 2 * per_row, 2.4 * rows), squeeze=False)
+    side = min(2.3, PAGE_INCHES / (2 * per_row))
+    fig, axes = plt.subplots(rows, 2 * per_row, figsize=(side * 2 * per_row, (side + 0.3) * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for j, c in enumerate(chosen):
         r, col = divmod(j, per_row)
-        proj = [p for p in top.projection_images(c, clip=False)]
-        patch = [p for p in top.patch_images(c, clip=False)]
+        proj = [p for p in top.projection_images(c, clip=True)]
+        patch = [p for p in top.patch_images(c, clip=True)]
         if not proj:
             continue
         grey = "gray" if proj[0].ndim == 2 else None
         axes[r, 2 * col].imshow(_tile(proj, n), cmap=grey, vmin=0, vmax=1)
-        axes[r, 2 * col].set_title(f"{top.layer} map {c}", fontsize=8)
+        axes[r, 2 * col].set_title(f"{top.layer} map {c}", fontsize=9)
         axes[r, 2 * col + 1].imshow(_tile(patch, n), cmap="gray" if patch[0].ndim == 2 else None, vmin=0, vmax=1)
-        axes[r, 2 * col + 1].set_title("patches", fontsize=8)
+        axes[r, 2 * col + 1].set_title("patches", fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def show_top_grids(tops: dict[str, TopActivations], *, per_row: int = 4) -> None:
+def show_top_grids(tops: dict[str, TopActivations], *, per_row: int = 2) -> None:
     """Display :func:`plot_top_grid` for each mined layer in turn (each figure closed once shown).
 
     Example:
@@ -356,14 +370,21 @@ def plot_reconstructions(rows: dict[str, tuple[np.ndarray, dict[str, Projection]
         >>> len(fig.axes)                        # two rows: the image, then c1, c3, c5 and fc8
         10
     """
-    n_cols = 1 + max(len(v[1]) for v in rows.values())
-    fig, axes = plt.subplots(len(rows), n_cols, figsize=(2.2 * n_cols, 2.4 * len(rows)), squeeze=False)
+    panels = [1 + len(v[1]) for v in rows.values()]
+    longest = max(panels)
+    # at most six panels a line, so the figure fits the page's column; a longer row wraps
+    n_cols = -(-longest // -(-longest // 6))
+    lines = [-(-p // n_cols) for p in panels]
+    size = min(2.2, PAGE_INCHES / n_cols)
+    fig, axes = plt.subplots(sum(lines), n_cols, figsize=(size * n_cols, (size + 0.45) * sum(lines)), squeeze=False)
     for r, (title, (image, projections)) in enumerate(rows.items()):
-        axes[r, 0].imshow(image, cmap="gray" if image.ndim == 2 else None)
-        axes[r, 0].set_title(title, fontsize=8)
+        first = sum(lines[:r])
+        cells = [axes[first + k // n_cols, k % n_cols] for k in range(lines[r] * n_cols)]
+        cells[0].imshow(image, cmap="gray" if image.ndim == 2 else None)
+        cells[0].set_title(title.replace(": ", ":\n", 1), fontsize=9)
         for c, (layer, p) in enumerate(projections.items(), start=1):
-            axes[r, c].imshow(p.display(0), cmap="gray")
-            axes[r, c].set_title(layer, fontsize=8)
+            cells[c].imshow(p.display(0), cmap="gray")
+            cells[c].set_title(layer, fontsize=9)
     for ax in axes.flat:
         ax.axis("off")
     fig.tight_layout()
@@ -717,47 +738,132 @@ def deconvnet_explorer(net: Any, examples: Sequence[ExampleImage], tops: dict[st
     """Pick an image, a layer and a feature map: see the map's strongest activation projected,
     and (when ``tops`` holds the layer's mining results) the map's top-9 over the dataset.
 
+    Only maps with something to show are offered: those that respond to the
+    image (a positive activation somewhere) and those with a top-9 grid,
+    marked "top-9 grid" in the list. A line above the figure says how many
+    maps respond and which have a grid. The map is kept across a change of
+    image or layer when it is still offered; otherwise the strongest map on
+    the image is shown and the note says why.
+
     Args:
         net: a :class:`vizlib.Net`.
         examples: the images (:func:`example_images`).
         tops: layer -> :class:`~vizlib.methods.topk.TopActivations` with collected patches.
-        layer: the starting layer.
+        layer: the starting layer (default: the last convolution); the first map is the
+            strongest on the first image.
 
     Returns:
-        An ipywidgets ``VBox``; its first state is drawn at once.
+        An :class:`~vizlib.chapters.widgets.Explorer`; its first state is drawn at once.
 
     Example:
         >>> deconvnet_explorer(net, example_images(net, 3), tops, layer="c5")   # doctest: +SKIP
     """
     import ipywidgets as W
 
-    from .widgets import explorer, show_figure
+    from IPython.display import display
+
+    from .widgets import Explorer, Words, show_figure
 
     dn = Deconvnet(net)
     convs = [n for n in net.layers if n.startswith(("c", "p"))]
+    start = layer or [n for n in convs if n.startswith("c")][-1]
+    peaks: dict[tuple[int, str], torch.Tensor] = {}
+
+    def peak(i: int, name: str) -> torch.Tensor:
+        """Each map's strongest activation on image ``i``."""
+        if (i, name) not in peaks:
+            rec = dn.record(examples[i].tensor(net), [name])
+            peaks[(i, name)] = rec.activation(name)[0].flatten(1).amax(1)
+        return peaks[(i, name)]
+
+    def mined(name: str) -> list[int]:
+        top = (tops or {}).get(name)
+        return [] if top is None or top.channels is None else sorted(int(c) for c in top.channels)
+
+    def options(i: int, name: str) -> list[tuple[str, int]]:
+        live = set(int(c) for c in torch.nonzero(peak(i, name) > 0).flatten())
+        grids = set(mined(name))
+        return [(f"{c} · top-9 grid" if c in grids else str(c), c) for c in sorted(live | grids)]
+
+    def strongest(i: int, name: str) -> int:
+        return int(peak(i, name).argmax())
+
     pick_img = W.Dropdown(options=[(e.name, i) for i, e in enumerate(examples)], description="image")
-    pick_layer = W.Dropdown(options=convs, value=layer or convs[-1], description="layer")
-    pick_map = W.IntSlider(description="map", min=0, continuous_update=False)
+    pick_layer = W.Dropdown(options=convs, value=start, description="layer")
+    first = options(0, start)
+    pick_map = W.Dropdown(options=first, value=strongest(0, start) if first else None, description="map")
 
-    def channels(name: str) -> int:
-        rec = dn.record(examples[0].tensor(net), [name])
-        return int(rec.activation(name).shape[1])
-
-    def bound(*_: object) -> None:
-        pick_map.max = channels(pick_layer.value) - 1
+    def update(change: dict | None) -> str | None:
+        if change is None or change["owner"] is pick_map:
+            return None
+        wanted, i, name = pick_map.value, pick_img.value, pick_layer.value
+        pick_map.options = options(i, name)
+        values = [v for _, v in pick_map.options]
+        if wanted in values:
+            pick_map.value = wanted
+            return None
+        if not values:
+            return f"no map of {name} responds to {examples[i].name}, and none has a top-9 grid."
+        pick_map.value = strongest(i, name) if strongest(i, name) in values else values[0]
+        n = len(peak(i, name))
+        why = (f"{name} has {n} maps, numbered 0–{n - 1}" if wanted >= n else
+               f"map {wanted} of {name} does not respond to {examples[i].name} (no positive activation) "
+               f"and has no top-9 grid")
+        return f"{why}: showing map {pick_map.value}, the strongest on this image."
 
     def content() -> None:
-        ex = examples[pick_img.value]
+        i, name, c = pick_img.value, pick_layer.value, pick_map.value
+        ex = examples[i]
+        p = peak(i, name)
+        live, grids = int((p > 0).sum()), mined(name)
+        grid_words = (f"maps {', '.join(map(str, grids))} also have a top-9 grid over the dataset (marked in the list)"
+                      if grids else f"no top-9 grids were mined for {name}")
+        display(Words(f"{name}: {live} of {len(p)} maps respond to {ex.name} and are offered; {grid_words}."))
+        if c is None:
+            return
         x = ex.tensor(net)
-        proj = dn.project(x, pick_layer.value, pick_map.value, progress=False)
-        if bool(proj.empty[0]):
-            print(f"map {pick_map.value} of {pick_layer.value} has no positive activation on this image")
-        else:
+        if float(p[c]) > 0:
+            proj = dn.project(x, name, c, progress=False)
             show_figure(plot_projection(to_display(x, net.mean, net.std), proj, 0))
-        top = (tops or {}).get(pick_layer.value)
-        if top is not None and top.channels is not None and pick_map.value in [int(c) for c in top.channels]:
-            show_figure(plot_top_grid(top, [pick_map.value], per_row=1))
+        else:
+            display(Words(f"Map {c} does not respond to {ex.name} (no positive activation); "
+                          "its top nine over the dataset:"))
+        if c in grids:
+            show_figure(plot_top_grid(tops[name], [c], per_row=1))  # type: ignore[index]
 
-    bound()
-    pick_layer.observe(bound, "value")  # before the explorer's redraw: the slider's range first
-    return explorer([pick_img, pick_layer, pick_map], content)
+    return Explorer([[pick_img, pick_layer, pick_map]], content, update=update)
+
+
+def deconvnet_static(tops: dict[str, TopActivations], per_layer: int = 3) -> Any:
+    """Kernel-free: layer by layer, a few feature maps' top-9 over the dataset (:func:`plot_top_grid`).
+
+    The states are the mined maps (the strongest first in each layer's mining), ``per_layer`` of
+    each layer spread over its list, in layer order; every frame is the map's top-9 projections
+    beside the patches they come from, as in the explorer and the chapter's grids.
+
+    Args:
+        tops: layer -> :class:`~vizlib.methods.topk.TopActivations` with collected patches.
+        per_layer: maps kept per layer (each is a PNG in the page).
+
+    Returns:
+        A :class:`~vizlib.chapters.widgets.StaticExplorer`.
+
+    Raises:
+        ValueError: no layer of ``tops`` has collected maps.
+
+    Example:
+        >>> from vizlib import top_patches
+        >>> from vizlib.models import alexnet
+        >>> top = top_patches(alexnet(seed=0), "c2", torch.randn(12, 3, 64, 64), 4, [0, 1, 2], progress=False)
+        >>> len(deconvnet_static({"c2": top}, per_layer=2))
+        2
+    """
+    from .widgets import spread, static_explorer
+
+    states = [(name, int(c)) for name, top in tops.items() if top.channels is not None and len(top.channels)
+              for c in spread(list(top.channels), per_layer)]
+    if not states:
+        raise ValueError("no layer in tops has collected maps: mine them with top.collect(...) first")
+    return static_explorer(states, lambda s: plot_top_grid(tops[s[0]], [s[1]], per_row=1),
+                           labels=[f"{name} map {c}" for name, c in states], name="layer and map", dpi=110,
+                           frame_format="jpeg")

@@ -63,7 +63,8 @@ from ..methods.embedding import (
     tsne_backend,
 )
 from .claims import Claim, claims_table, number
-from .widgets import explorer, show_figure
+from .legibility import PAGE_INCHES
+from .widgets import Explorer, StaticExplorer, show_figure, static_explorer
 
 __all__ = [
     # the method's functions the chapter calls (vizlib.methods.embedding), re-exported
@@ -77,6 +78,7 @@ __all__ = [
     "Region",
     # the chapter
     "YU_FIG3_READING",
+    "chapter_images",
     "image_budget",
     "TsneComparison",
     "compare_backends",
@@ -87,11 +89,33 @@ __all__ = [
     "plot_embedding",
     "plot_embeddings",
     "representation_explorer",
+    "representation_static",
 ]
 
 #: Yu et al. (2016) §4.1, their reading of Fig. 3 (quoted).
 YU_FIG3_READING = ("Yu et al.: at c5_3 'semantic-level similar patches are embedded close'; at c4_1 'near patches "
                    "are with similar texture or simple shape'.")
+
+
+def chapter_images(model_set: str) -> Any:
+    """The images the chapter samples its patches from.
+
+    For the Bundled set, the composed test sample (:func:`~vizlib.core.composed.bundled_sample`:
+    the garments on the backgrounds the nets were trained on; 1,500 images offer 24,000 patches at
+    the VGG-style net's ``c5_3``, more at every lower layer); for the ImageNet set, Fashion-MNIST's
+    test set (:func:`vizlib.fashion_mnist_test`: the full one when it is at hand).
+
+    Example:
+        >>> chapter_images("bundled").images.shape[1:]
+        (64, 64)
+    """
+    if model_set == "bundled":
+        from ..core.composed import bundled_sample
+
+        return bundled_sample()
+    from ..core.data import fashion_mnist_test
+
+    return fashion_mnist_test()
 
 
 def image_budget(net: Any, available: int, *, smoke: bool = False) -> int:
@@ -276,7 +300,7 @@ def _show(ax: Any, img: np.ndarray, title: str = "", smooth: bool = False) -> No
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=9)
 
 
 def _region_pixels(space: RepresentationSpace, region: Region) -> tuple[float, float, float, float]:
@@ -332,13 +356,16 @@ def plot_representation_space(
     if show_d and filters is None:
         filters = filter_visualisations(net, space.patches, data, [ch for t in tops for ch in t])
     R = len(regions)
-    ncols = 3 + (n_filters if show_d else 0)
-    widths = [max(R, 2)] + [1] * (ncols - 1)
-    unit = 1.6 if R > 1 else 2.0
+    # (d)'s filters in two lines inside one column, and panels shrunk so the figure fits the page's column
+    d_cols = -(-n_filters // 2) if show_d else 0
+    ncols = 3 + (1 if show_d else 0)
+    widths = [max(R, 2), 1, 1] + ([0.5 * d_cols] if show_d else [])
     rows = max(R, 2)
-    fig = plt.figure(figsize=(unit * 1.08 * sum(widths) + 0.3, (unit + 0.45) * rows + 0.6))
-    gs = fig.add_gridspec(rows, ncols, width_ratios=widths, wspace=0.08, hspace=0.3,
-                          left=0.01, right=0.99, bottom=0.02, top=1 - 0.75 / ((unit + 0.45) * rows + 0.6))
+    unit = min(1.6 if R > 1 else 2.0, (PAGE_INCHES - 0.3) / (1.08 * sum(widths)))
+    height = (unit + 0.5) * rows + 0.6
+    fig = plt.figure(figsize=(unit * 1.08 * sum(widths) + 0.3, height))
+    gs = fig.add_gridspec(rows, ncols, width_ratios=widths, wspace=0.08, hspace=0.35,
+                          left=0.01, right=0.99, bottom=0.02, top=1 - 0.75 / height)
     ax = fig.add_subplot(gs[:, 0])
     _show(ax, space.mosaic(), "(a) the plane, each cell its nearest patch", smooth=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -366,10 +393,15 @@ def plot_representation_space(
             _show(zc, img, ("(c) selected\n" if i == 0 else "") + name)
         else:
             zc.axis("off")
-        for f, ch in enumerate(tops[i]):
-            zd = fig.add_subplot(gs[i, 3 + f])
-            assert filters is not None
-            _show(zd, filters[ch], (f"(d) top filters\n#{ch}" if i == 0 and f == 0 else f"#{ch}"))
+        if show_d and tops[i]:
+            sub = gs[i, 3].subgridspec(2, d_cols, wspace=0.08, hspace=0.6)
+            for f, ch in enumerate(tops[i]):
+                zd = fig.add_subplot(sub[f // d_cols, f % d_cols])
+                assert filters is not None
+                _show(zd, filters[ch])
+                zd.set_title(f"#{ch}", fontsize=8, pad=2)
+                if f == 0 and i == 0:
+                    zd.text(0, 1.45, "(d) top filters", transform=zd.transAxes, fontsize=9, va="bottom")
     p = space.patches
     fig.suptitle(title if title is not None else
                  f"{p.layer}: {len(p):,} patches of {p.rfield.size} px ({space.embedding.method}, perplexity "
@@ -406,7 +438,7 @@ def plot_embedding(space: RepresentationSpace, *, ax: Any = None, title: str | N
             m = p.labels == c
             name = p.classes[c] if p.classes else str(c)
             ax.scatter(xy[m, 0], xy[m, 1], s=size, color=cmap(int(c) % 10), linewidths=0, label=name)
-        ax.legend(fontsize=6, markerscale=4, loc="best", frameon=False)
+        ax.legend(fontsize=8, markerscale=4, loc="best", frameon=False)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_aspect("equal")
@@ -422,7 +454,8 @@ def plot_embeddings(spaces: dict[str, RepresentationSpace], *, size: float = 4.0
     """
     if not spaces:
         raise ValueError("give at least one space to draw")
-    fig, axes = plt.subplots(1, len(spaces), figsize=(4.2 * len(spaces), 4.4), squeeze=False)
+    side = min(4.2, PAGE_INCHES / len(spaces))  # the page's column
+    fig, axes = plt.subplots(1, len(spaces), figsize=(side * len(spaces), side + 0.3), squeeze=False)
     for ax, (title, space) in zip(axes[0], spaces.items()):
         plot_embedding(space, ax=ax, title=title, size=size)
     fig.tight_layout()
@@ -444,13 +477,15 @@ def representation_explorer(
     region: Region = Region(0.5, 0.5, 0.2),
     n_filters: int = 6,
     seed: int = 0,
-) -> W.VBox:
+) -> Explorer:
     """A widget over the chapter's computation: pick the layer, N, the perplexity and a region to zoom.
 
     Calls :func:`patch_features`, :func:`representation_space` and
     :func:`plot_representation_space` (one region), caching what it has
     computed. Pass the chapter's spaces in ``spaces`` (keyed by
-    ``(layer, n, perplexity)``) so the starting state costs nothing.
+    ``(layer, n, perplexity)``) so the starting state costs nothing. While a
+    new space is computed the previous figure stays, and the line above it
+    says what is being computed (no progress bar is left behind).
 
     Args:
         net, data: the network and the data (as for :func:`patch_features`).
@@ -463,7 +498,7 @@ def representation_explorer(
         seed: seed of sampling and t-SNE.
 
     Returns:
-        An ipywidgets ``VBox``.
+        An :class:`~vizlib.chapters.widgets.Explorer` (controls in two rows).
 
     Example:
         >>> spaces = {("c5_3", 1000, 30.0): space}                                           # doctest: +SKIP
@@ -486,7 +521,8 @@ def representation_explorer(
         key = (layer, n, float(p))
         if key not in cache:
             if (layer, n) not in feats:
-                feats[(layer, n)] = patch_features(net, layer, data, n, seed=seed)  # type: ignore[assignment]
+                feats[(layer, n)] = patch_features(net, layer, data, n, seed=seed,  # type: ignore[assignment]
+                                                   progress=False)
             cache[key] = representation_space(feats[(layer, n)], perplexity=p, seed=seed)
         return cache[key]
 
@@ -498,5 +534,43 @@ def representation_explorer(
         except ValueError as exc:
             print(exc)
 
-    box = explorer([w_layer, w_n, w_p, w_x, w_y, w_s], body)  # draws the first state now, redraws on change
-    return W.VBox([W.HBox([w_layer, w_n, w_p]), W.HBox([w_x, w_y, w_s]), box.children[1]])  # controls in two rows
+    def busy() -> str:
+        key = (w_layer.value, int(w_n.value), float(w_p.value))
+        if key in cache:
+            return f"⏳ Drawing the region of {key[0]}'s plane…"
+        what = "features and t-SNE" if (key[0], key[1]) not in feats else "t-SNE"
+        return (f"⏳ Computing the {what} of {key[1]} {key[0]} patches at perplexity {key[2]:g} (seconds to a "
+                "minute); the figure below is the previous choice until the new one is ready.")
+
+    # draws the first state now, redraws on change
+    return Explorer([[w_layer, w_n, w_p], [w_x, w_y, w_s]], body, busy=busy)
+
+
+def representation_static(spaces: dict[str, RepresentationSpace], regions: int = 3, *, seed: int = 0) -> StaticExplorer:
+    """Kernel-free: the layers' planes, each zoomed into a few regions (:func:`plot_representation_space`).
+
+    The states are, for each layer of ``spaces`` in order, its first ``regions`` default regions
+    (:func:`default_regions`, as the chapter's figures pick them); every frame is the plane with
+    the region, the region filled with its nearest patches and the patches it holds, as in the
+    explorer, without the filter column (d) so that the frame stays legible at page width.
+
+    Args:
+        spaces: layer -> the chapter's :class:`RepresentationSpace` at that layer.
+        regions: regions kept per layer (each is a PNG in the page).
+        seed: seed of the default regions.
+
+    Returns:
+        A :class:`~vizlib.chapters.widgets.StaticExplorer`.
+
+    Example:
+        >>> spaces = {"c2_1": low_space, "c5_3": high_space}                     # doctest: +SKIP
+        >>> len(representation_static(spaces, regions=2))                          # doctest: +SKIP
+        4
+    """
+    if not spaces:
+        raise ValueError("representation_static needs at least one layer's space: pass {layer: space}")
+    states = [(layer, r) for layer, space in spaces.items()
+              for r in default_regions(space.embedding.xy, n=max(3, regions), seed=seed)[:regions]]
+    labels = [f"{layer}, region at ({r.x:.2f}, {r.y:.2f}), size {r.size:.2f}" for layer, r in states]
+    return static_explorer(states, lambda s: plot_representation_space(spaces[s[0]], [s[1]], zoom_cells=12, n_filters=0),
+                           labels=labels, name="layer and region", dpi=90, frame_format="jpeg")

@@ -54,7 +54,7 @@ from ..methods.correspondence import (
 from ..methods.deconvnet import normalize_projection
 from ..methods.occlusion import Occlusion, OcclusionMaps, _default_size
 from .claims import Claim, claims_table
-from .widgets import _draw, show_figure
+from .widgets import Explorer, StaticExplorer, show_figure, spread, static_explorer
 
 __all__ = [
     "title",
@@ -69,6 +69,8 @@ __all__ = [
     "claims_table",
     "plot_occlusion",
     "plot_parts",
+    "plot_position",
+    "occlusion_static",
     "ZEILER_TABLE1",
     "table1",
     "annotation_format",
@@ -227,7 +229,7 @@ def occlusion_readings(
     ay, ax = maps.lowest("activity")
     on_object = share = None
     if object_mask is not None:
-        mask = torch.as_tensor(np.asarray(object_mask)).bool()
+        mask = torch.as_tensor(np.array(object_mask, dtype=bool))  # a copy: masks may be read-only arrays
         if tuple(mask.shape) != tuple(maps.image.shape[-2:]):
             raise ValueError(f"the object mask is {tuple(mask.shape)}, the image {tuple(maps.image.shape[-2:])}")
         cy, cx = maps.centres
@@ -455,14 +457,14 @@ def plot_occlusion(
     titles: Sequence[str] | None = None,
     max_labels: int = 6,
 ) -> Figure:
-    """Zeiler & Fergus Fig. 7: one row per image, columns (a)-(e).
+    """Zeiler & Fergus Fig. 7: two rows of three panels per image, (a)-(c) above, (c')-(e) below.
 
     (a) the image with the grey square where it lowers the class most; (b) the
     strongest map's total activity; (c) its projection on this image (the
     black square is the receptive field of the projected unit); (c') with
     ``others``, its strongest projections on other images; (d) p(class);
     (e) the most probable label, coloured by label (legend below). In (b) and
-    (d) dark is low. Each map cell sits at the centre of its occluder position.
+    (d) dark is low; (d) is on a fixed [0, 1] scale. Each map cell sits at the centre of its occluder position.
 
     Args:
         maps: one sweep or several.
@@ -483,30 +485,34 @@ def plot_occlusion(
     """
     items = [maps] if isinstance(maps, OcclusionMaps) else list(maps)
     with_others = others is not None
-    ncol = 6 if with_others else 5
-    fig, axes = plt.subplots(len(items), ncol, figsize=(2.9 * ncol, 3.3 * len(items)), squeeze=False)
-    for row, (m, ax) in enumerate(zip(items, axes)):
+    # two rows of three panels per image, so that the figure fits the page's column at a legible size:
+    # (a) (b) (c) above, (c') (d) (e) below
+    fig, grid = plt.subplots(2 * len(items), 3, figsize=(7.4, 5.0 * len(items)), squeeze=False)
+    for row, m in enumerate(items):
+        ax = list(grid[2 * row]) + list(grid[2 * row + 1])
+        if not with_others:
+            ax = ax[:3] + ax[4:] + [ax[3]]  # (d) and (e) under (b) and (c); the first panel below stays empty
+            ax[5].set_visible(False)
         H, W = m.image.shape[-2:]
         img = _shown(to_display(m.image, m.mean, m.std))
         grey = "gray" if img.ndim == 2 else None
         ly, lx = m.lowest("probability")
         ax[0].imshow(_shown(to_display(m.occluded(ly, lx), m.mean, m.std)), cmap=grey, vmin=0, vmax=1)
-        ax[0].add_patch(Rectangle((lx - 0.5, ly - 0.5), m.size, m.size, fill=False, ec="red", lw=1))
+        ax[0].add_patch(Rectangle((lx - 0.5, ly - 0.5), m.size, m.size, fill=False, ec="red", lw=1.5))
         head = titles[row] if titles else _short(m.class_name(m.target), 22)
-        ax[0].set_title(head + "\n(a) occluded", fontsize=8)
+        ax[0].set_title(head + "\n(a) occluded where p falls most", fontsize=9, loc="left")
         ext = _extent(m)
         im_b = ax[1].imshow(m.activity.numpy(), extent=ext, cmap="viridis")
-        ax[1].set_title(f"(b) total activity, {m.layer} map {m.channel}", fontsize=8)
-        fig.colorbar(im_b, ax=ax[1], fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
+        ax[1].set_title(f"(b) total activity,\n{m.layer} map {m.channel}", fontsize=9)
+        fig.colorbar(im_b, ax=ax[1], fraction=0.046, pad=0.03).ax.tick_params(labelsize=8)
         if m.projection is not None:
             full = m.projection.full(0)
             ax[2].imshow(_shown(normalize_projection(full)), cmap=grey)
             t, l, b, r = m.projection.boxes[0].tolist()
-            ax[2].add_patch(Rectangle((l - 0.5, t - 0.5), r - l, b - t, fill=False, ec="black", lw=1.5))
+            ax[2].add_patch(Rectangle((l - 0.5, t - 0.5), r - l, b - t, fill=False, ec="black", lw=2))
         else:
             ax[2].imshow(np.full((H, W), 0.5), cmap="gray", vmin=0, vmax=1)
-        ax[2].set_title(f"(c) {m.layer} map {m.channel} projected", fontsize=8)
-        col = 3
+        ax[2].set_title(f"(c) {m.layer} map {m.channel}\nprojected (black: its field)", fontsize=9)
         if with_others:
             try:
                 projs = others.projection_images(m.channel, clip=False)
@@ -516,11 +522,12 @@ def plot_occlusion(
                 projs = []
             k = len(projs)
             ax[3].imshow(_mosaic(projs, int(math.ceil(math.sqrt(k))) if k else 1), cmap=grey, vmin=0, vmax=1)
-            ax[3].set_title(f"(c) map {m.channel}: top {k} on other images", fontsize=8)
-            col = 4
-        im_d = ax[col].imshow(m.probability.numpy(), extent=ext, cmap="viridis")
-        ax[col].set_title(f"(d) p({_short(m.class_name(m.target))})", fontsize=8)
-        fig.colorbar(im_d, ax=ax[col], fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
+            ax[3].set_title(f"(c) map {m.channel}: its top {k}\non other images", fontsize=9)
+        d, e = (ax[4], ax[5]) if with_others else (ax[3], ax[4])
+        # probabilities on a fixed [0, 1] scale: a 2 % dip must not look like a hole
+        im_d = d.imshow(m.probability.numpy(), extent=ext, cmap="viridis", vmin=0, vmax=1)
+        d.set_title(f"(d) p({_short(m.class_name(m.target))})\non [0, 1]", fontsize=9)
+        fig.colorbar(im_d, ax=d, fraction=0.046, pad=0.03).ax.tick_params(labelsize=8)
         labels, counts = torch.unique(m.label, return_counts=True)
         order = labels[torch.argsort(counts, descending=True, stable=True)].tolist()
         named = order[:max_labels]
@@ -528,22 +535,121 @@ def plot_occlusion(
         for i, lab in enumerate(named):
             code[m.label == lab] = i
         palette = plt.get_cmap("tab10").colors[: len(named)] + ((0.6, 0.6, 0.6),)
-        ax[col + 1].imshow(code.numpy(), extent=ext, cmap=ListedColormap(palette), vmin=-0.5,
-                           vmax=len(palette) - 0.5, interpolation="nearest")
-        ax[col + 1].set_title("(e) most probable label", fontsize=8)
+        e.imshow(code.numpy(), extent=ext, cmap=ListedColormap(palette), vmin=-0.5,
+                 vmax=len(palette) - 0.5, interpolation="nearest")
+        e.set_title("(e) most probable label", fontsize=9)
         handles = [Patch(color=palette[i], label=_short(m.class_name(lab))) for i, lab in enumerate(named)]
         if len(order) > len(named):
             handles.append(Patch(color=palette[-1], label=f"{len(order) - len(named)} other"))
-        ax[col + 1].legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=6,
-                           ncol=2, frameon=False)
+        e.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8,
+                 ncol=2, frameon=False)
         for a in ax:
             a.set_xticks([])
             a.set_yticks([])
-        for a in (ax[0], ax[1], ax[2], ax[col], ax[col + 1]):
+        for a in (ax[0], ax[1], ax[2], d, e):
             a.set_xlim(-0.5, W - 0.5)
             a.set_ylim(H - 0.5, -0.5)
     fig.tight_layout()
     return fig
+
+
+def plot_position(m: OcclusionMaps, row: int, col: int) -> Figure:
+    """The square at one position of the sweep: what the network sees, and where that position is in (b) and (d).
+
+    (a) the image with the grey square at grid cell ``(row, col)``; (b) the strongest map's total activity
+    and (d) p(class) over every position, the current one outlined, (d) on a fixed range [0, 1] so that
+    positions compare across frames. The titles print the readings at this position: the map's activity
+    and p(class) against the unoccluded image, and the most probable label.
+
+    Args:
+        m: a sweep (:meth:`Occlusion.sweep`).
+        row, col: the position's cell in the sweep's grid (``m.ys[row]``, ``m.xs[col]``).
+
+    Returns:
+        The Figure.
+
+    Raises:
+        ValueError: the cell is outside the sweep's grid.
+
+    Example:
+        >>> import vizlib as vl
+        >>> from vizlib.models import alexnet
+        >>> m = vl.Occlusion(alexnet(seed=0, num_classes=10)).sweep(torch.randn(3, 96, 96), 32, 32, progress=False)
+        >>> len(plot_position(m, 0, 1).axes) >= 3
+        True
+    """
+    ny, nx = m.probability.shape
+    if not (0 <= row < ny and 0 <= col < nx):
+        raise ValueError(f"position ({row}, {col}) is outside the sweep's {ny}×{nx} grid; "
+                         f"pick a row in 0..{ny - 1} and a column in 0..{nx - 1}")
+    y, x = int(m.ys[row]), int(m.xs[col])
+    H, W = m.image.shape[-2:]
+    fig, ax = plt.subplots(1, 3, figsize=(7.3, 3.0))  # 657 px at 90 dpi: the page's column
+    img = _shown(to_display(m.occluded(y, x), m.mean, m.std))
+    ax[0].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+    ax[0].add_patch(Rectangle((x - 0.5, y - 0.5), m.size, m.size, fill=False, ec="red", lw=1.5))
+    label = int(m.label[row, col])
+    ax[0].set_title(f"(a) square at ({y}, {x})\nmost probable: {_short(m.class_name(label), 16)} "
+                    f"({float(m.label_probability[row, col]):.2f})", fontsize=9)
+    ext = _extent(m)
+    cy, cx = m.centres
+
+    def cell() -> Rectangle:
+        return Rectangle((float(cx[col]) - m.stride / 2, float(cy[row]) - m.stride / 2), m.stride, m.stride,
+                         fill=False, ec="red", lw=1.5)
+
+    im_b = ax[1].imshow(m.activity.numpy(), extent=ext, cmap="viridis")
+    ax[1].add_patch(cell())
+    base = float(m.base_activities[m.channel])
+    ax[1].set_title(f"(b) {m.layer} map {m.channel}: {float(m.activity[row, col]):.3g}\n"
+                    f"(unoccluded {base:.3g})", fontsize=9)
+    cb = fig.colorbar(im_b, ax=ax[1], fraction=0.046, pad=0.03)
+    cb.ax.tick_params(labelsize=8)
+    im_d = ax[2].imshow(m.probability.numpy(), extent=ext, cmap="viridis", vmin=0, vmax=1)
+    ax[2].add_patch(cell())
+    ax[2].set_title(f"(d) p({_short(m.class_name(m.target), 14)}): {float(m.probability[row, col]):.2f}\n"
+                    f"(unoccluded {float(m.base_probabilities[m.target]):.2f})", fontsize=9)
+    cb = fig.colorbar(im_d, ax=ax[2], fraction=0.046, pad=0.03)
+    cb.ax.tick_params(labelsize=8)
+    for a in ax:
+        a.set_xticks([])
+        a.set_yticks([])
+        a.set_xlim(-0.5, W - 0.5)
+        a.set_ylim(H - 0.5, -0.5)
+    fig.tight_layout()
+    return fig
+
+
+def occlusion_static(m: OcclusionMaps, positions: int = 16) -> StaticExplorer:
+    """Kernel-free: the occluder moved over the image, one precomputed frame per position (:func:`plot_position`).
+
+    Nothing is swept again: every frame reads the sweep ``m``. The positions are spread over the
+    sweep's grid row by row, and always include the one where p(class) is lowest.
+
+    Args:
+        m: a sweep (:meth:`Occlusion.sweep`), e.g. the chapter's first image.
+        positions: how many positions to keep (each is a PNG in the page).
+
+    Returns:
+        A :class:`~vizlib.chapters.widgets.StaticExplorer`.
+
+    Example:
+        >>> import vizlib as vl
+        >>> from vizlib.models import alexnet
+        >>> m = vl.Occlusion(alexnet(seed=0, num_classes=10)).sweep(torch.randn(3, 96, 96), 32, 32, progress=False)
+        >>> len(occlusion_static(m, positions=4))
+        4
+    """
+    ny, nx = m.probability.shape
+    cells = [(r, c) for r in range(ny) for c in range(nx)]
+    kept = spread(cells, positions)
+    low = divmod(int(torch.argmin(m.probability)), nx)
+    if low not in kept:
+        kept[min(range(len(kept)), key=lambda i: abs(cells.index(kept[i]) - cells.index(low)))] = low
+    kept = sorted(set(kept), key=cells.index)
+    labels = [f"({int(m.ys[r])}, {int(m.xs[c])})" + (", where p is lowest" if (r, c) == low else "") for r, c in kept]
+    return static_explorer(kept, lambda rc: plot_position(m, *rc), labels=labels, name="square at (row, column)",
+                           dpi=90, frame_format="jpeg")
 
 
 def plot_parts(prepared: PreparedParts, net: Any = None, *, per_row: int = 4) -> Figure:
@@ -562,7 +668,8 @@ def plot_parts(prepared: PreparedParts, net: Any = None, *, per_row: int = 4) ->
     n = len(prepared.names)
     cols = min(per_row, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows + 0.4), squeeze=False)
+    side = min(2.6, 7.4 / cols)  # the page's column
+    fig, axes = plt.subplots(rows, cols, figsize=(side * cols, (side + 0.3) * rows + 0.4), squeeze=False)
     colours = plt.get_cmap("tab10").colors
     h, w = prepared.images.shape[-2:]
     mean, std = getattr(net, "mean", None), getattr(net, "std", None)
@@ -579,7 +686,7 @@ def plot_parts(prepared: PreparedParts, net: Any = None, *, per_row: int = 4) ->
                 continue
             t, l, b, r = square_box(y, x, int(prepared.sizes[i]), h, w)
             ax.add_patch(Rectangle((l - 0.5, t - 0.5), r - l, b - t, fill=False, ec=colours[k % 10], lw=1.5))
-        ax.set_title(prepared.names[i], fontsize=8)
+        ax.set_title(prepared.names[i], fontsize=9)
     fig.legend(handles=[Patch(fill=False, ec=colours[k % 10], label=p) for k, p in enumerate(prepared.parts)],
                loc="lower center", ncol=len(prepared.parts), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
@@ -615,12 +722,15 @@ def occlusion_explorer(
     others: Any = None,
     maps: Sequence[OcclusionMaps] | None = None,
     progress: bool = False,
-) -> W.Widget:
+) -> Explorer:
     """Pick an image, the occluder's size and stride, and a class; see Fig. 7 for it.
 
     Calls :meth:`Occlusion.sweep` and :func:`plot_occlusion`, the functions the
     chapter calls. A new class re-reads the kept probabilities (no new sweep);
-    sweeps are cached per (image, size, stride).
+    sweeps are cached per (image, size, stride). On a new image the class
+    follows to its true class, unless another class was picked: that one is
+    kept, and the note above the figure says so. While a sweep runs the
+    previous figure stays and the line above it says what is computing.
 
     Args:
         net: a :class:`~vizlib.Net` or module.
@@ -631,7 +741,7 @@ def occlusion_explorer(
         maps: sweeps already made of these images, in the same order (they are reused, not redone).
 
     Returns:
-        An ipywidgets widget.
+        An :class:`~vizlib.chapters.widgets.Explorer` (controls in two rows).
 
     Example:
         >>> import vizlib as vl
@@ -654,7 +764,6 @@ def occlusion_explorer(
             classes = [str(i) for i in range(int(occ._net(first[None].to(occ.device)).shape[1]))]
     cls = W.Dropdown(options=[(f"{i}: {c}", i) for i, c in enumerate(classes)], value=images[pick.value][1],
                      description="class")
-    out = W.Output()
     cache: dict[tuple[str, int, int], OcclusionMaps] = {}
     for name, m in zip(images, maps or []):
         if m.probabilities is not None:
@@ -679,17 +788,20 @@ def occlusion_explorer(
             fig = plot_occlusion(view, others=others, titles=[pick.value])
         show_figure(fig)
 
-    def show(*_: object, first: bool = False) -> None:
-        _draw(out, content, first)
+    def update(change: dict | None) -> str | None:
+        if change is None or change["owner"] is not pick:
+            return None
+        old_true, new_true = images[change["old"]][1], images[change["new"]][1]
+        if cls.value == old_true:  # the class followed the image: it follows again
+            cls.value = new_true
+            return None
+        return (f"class kept: {classes[cls.value]} (the true class of {change['new']} is {classes[new_true]}; "
+                "pick it in the list to see its map).")
 
-    def new_image(*_: object) -> None:
-        if cls.value != images[pick.value][1]:
-            cls.value = images[pick.value][1]  # its observer redraws
-        else:
-            show()
+    def busy() -> str:
+        if (pick.value, size_w.value, stride_w.value) in cache:
+            return "⏳ Drawing…"
+        return (f"⏳ Sweeping a {size_w.value}-pixel occluder over {pick.value} (stride {stride_w.value}); "
+                "the figure below is the previous choice until the new one is ready.")
 
-    pick.observe(new_image, "value")
-    for w in (size_w, stride_w, cls):
-        w.observe(show, "value")
-    show(first=True)  # captured into the output directly: a headless executor can stall on Output contexts
-    return W.VBox([W.HBox([pick, cls]), W.HBox([size_w, stride_w]), out])
+    return Explorer([[pick, cls], [size_w, stride_w]], content, update=update, busy=busy)

@@ -41,8 +41,9 @@ from ..methods.reconstruction import SideBySide, energy_by_stage, side_by_side, 
 from ..methods.sparsity import Sparsity, is_pool
 from ..models.nets import ARCHITECTURES
 from .claims import VERDICTS, Claim, claims_table, number
+from .legibility import PAGE_INCHES
 from .paper_data import VASHISHTH_CALTECH101_ACCURACY
-from .widgets import explorer, show_figure
+from .widgets import StaticExplorer, explorer, show_figure, static_explorer
 
 __all__ = [
     # the methods this chapter calls that are not in vizlib's top level
@@ -87,6 +88,7 @@ __all__ = [
     "plot_rms",
     "plot_layer_projections",
     "reconstruction_explorer",
+    "reconstruction_static",
 ]
 
 #: Display names of the architectures.
@@ -354,7 +356,8 @@ def accuracy_table(acc: Mapping[str, Accuracy], names: Mapping[str, str] = NET_L
         1
     """
     return Table(["network", "recorded", "recorded on", "measured now", "measured on"],
-                 [[names.get(a, a), x.recorded, x.recorded_on, x.live, x.live_on] for a, x in acc.items()])
+                 [[names.get(a, a), x.recorded, x.recorded_on, x.live, x.live_on] for a, x in acc.items()],
+                 "Accuracy: as recorded with the weights, and measured now")
 
 
 # --------------------------------------------------------------------------- claims
@@ -527,7 +530,7 @@ def verdict_counts(claims: Sequence[Claim]) -> dict[str, int]:
 
 
 def plot_sparsity(results: Sequence[Sparsity]) -> Figure:
-    """Yu Fig. 5: share of zero activations per layer, one panel per network, side by side.
+    """Yu Fig. 5: share of zero activations per layer, one panel per network, one above the other.
 
     Example:
         >>> from vizlib.models import alexnet_fmnist
@@ -535,9 +538,9 @@ def plot_sparsity(results: Sequence[Sparsity]) -> Figure:
         >>> fig = plot_sparsity([layer_sparsity(alexnet_fmnist(seed=0), torch.randn(2, 1, 64, 64), progress=False)])
     """
     results = list(results)
-    widths = [max(3, len(r.layers)) for r in results]
-    fig, axes = plt.subplots(1, len(results), figsize=(min(16, 1.2 + 0.42 * sum(widths) + 1.2 * len(results)), 3.6),
-                             sharey=True, squeeze=False, gridspec_kw={"width_ratios": widths})
+    # one network a row, the page's width each: VGG-16's eighteen layer names stay legible
+    fig, axes = plt.subplots(len(results), 1, figsize=(PAGE_INCHES, 2.5 * len(results)), squeeze=False)
+    axes = axes.T
     for ax, r in zip(axes[0], results):
         s = r.share
         colours = ["tab:orange" if is_pool(layer) else "tab:blue" for layer in r.layers]
@@ -545,10 +548,12 @@ def plot_sparsity(results: Sequence[Sparsity]) -> Figure:
         ax.set_xticks(range(len(r.layers)), r.layers, rotation=90, fontsize=8)
         ax.set_ylim(0, 1)
         ax.set_title(f"{r.name} ({r.images} images)", fontsize=10)
+        ax.set_ylabel("share of zeros", fontsize=9)
+        ax.tick_params(axis="y", labelsize=8)
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("share of zero activations")
     axes[0][-1].legend(handles=[Patch(color="tab:blue", label="convolution (rectified)"),
-                                Patch(color="tab:orange", label="max pooling")], fontsize=8, loc="upper left")
+                                Patch(color="tab:orange", label="max pooling")], fontsize=8, ncol=2,
+                                loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -566,7 +571,7 @@ def _outlined(ax: Any, view: Any) -> None:
 
 
 def plot_side_by_side(result: SideBySide) -> Figure:
-    """Yu Fig. 6: per network, the input, its whole-layer reconstructions by stage, and its top predictions.
+    """Yu Fig. 6: per network, the input (its top three predictions under it) and its whole-layer reconstructions.
 
     The object region, when known, is outlined in red on the input; each
     reconstruction's title gives the share of its energy inside the object.
@@ -576,13 +581,15 @@ def plot_side_by_side(result: SideBySide) -> Figure:
         >>> nets = {"AlexNet": vizlib.load("alexnet", "bundled")}                    # doctest: +SKIP
         >>> fig = plot_side_by_side(side_by_side(nets, comparison_images("bundled", 1)[0]))  # doctest: +SKIP
     """
-    cols = 2 + result.stages
-    fig, axes = plt.subplots(len(result.views), cols, figsize=(1.75 * cols + 1.2, 1.95 * len(result.views)),
-                             squeeze=False)
+    # one column per stage and the input, the top predictions under the input: the figure fits the
+    # page's column with its text at 9 px or more (the full top-5 is predictions_table's)
+    cols = 1 + result.stages
+    fig, axes = plt.subplots(len(result.views), cols, figsize=(7.4, 2.15 * len(result.views)), squeeze=False)
     for row, v in zip(axes, result.views):
         _outlined(row[0], v)
-        row[0].set_ylabel(v.name, fontsize=10)
-        row[0].set_title(f"input {v.input.shape[0]}×{v.input.shape[1]}", fontsize=8)
+        row[0].set_ylabel(v.name.replace(" (", "\n("), fontsize=9)
+        row[0].set_title(f"input {v.input.shape[0]}×{v.input.shape[1]}", fontsize=9)
+        row[0].set_xlabel("\n".join(f"{p:.1%} {c[:14]}" for c, p in v.predictions[:3]), fontsize=8, loc="left")
         for j in range(result.stages):
             ax = row[1 + j]
             if j >= len(v.layers):
@@ -591,12 +598,7 @@ def plot_side_by_side(result: SideBySide) -> Figure:
             layer = v.layers[j]
             _show(ax, v.display(layer))
             extra = f"\n{v.energy[layer]:.0%} inside" if layer in v.energy and not math.isnan(v.energy[layer]) else ""
-            ax.set_title(f"{layer}{' (empty)' if v.empty[layer] else ''}{extra}", fontsize=8)
-        text = row[-1]
-        text.axis("off")
-        text.text(0, 0.5, "\n".join(f"{p:5.1%}  {c[:22]}" for c, p in v.predictions), fontsize=7.5,
-                  family="monospace", va="center")
-        text.set_title("top predictions", fontsize=8)
+            ax.set_title(f"{layer}{' (empty)' if v.empty[layer] else ''}{extra}", fontsize=9)
     fig.suptitle(result.image, fontsize=10)
     fig.tight_layout()
     return fig
@@ -767,9 +769,14 @@ def plot_layer_projections(projections: Mapping[str, torch.Tensor], titles: Sequ
 def reconstruction_explorer(results: Sequence[SideBySide], stage: int | None = None) -> Any:
     """Pick an image and a stage; see each network's reconstruction side by side (calls :func:`plot_stage`).
 
+    The stage is kept when the image changes.
+
     Args:
         results: :func:`vizlib.methods.reconstruction.side_by_side` results, one per image.
         stage: the stage shown first (default: the last).
+
+    Returns:
+        An :class:`~vizlib.chapters.widgets.Explorer`; its first state is drawn at once.
 
     Example:
         >>> reconstruction_explorer([side_by_side(nets, e) for e in comparison_images("bundled", 2)])  # doctest: +SKIP
@@ -783,3 +790,28 @@ def reconstruction_explorer(results: Sequence[SideBySide], stage: int | None = N
                                                              for v in results[0].views), s)
                                 for s in range(1, stages + 1)], value=stage or stages, description="layer")
     return explorer([pick, depth], lambda: show_figure(plot_stage(results[pick.value], depth.value)))
+
+
+def reconstruction_static(results: Sequence[SideBySide]) -> StaticExplorer:
+    """Kernel-free: the first image's reconstructions stage by stage, then every other image at the last stage.
+
+    Every frame is :func:`plot_stage`, the explorer's figure: each network's input with its
+    top prediction above its whole-layer reconstruction at that stage.
+
+    Args:
+        results: :func:`vizlib.methods.reconstruction.side_by_side` results, one per image.
+
+    Returns:
+        A :class:`~vizlib.chapters.widgets.StaticExplorer`.
+
+    Example:
+        >>> reconstruction_static([side_by_side(nets, e) for e in comparison_images("bundled", 2)])  # doctest: +SKIP
+    """
+    results = list(results)
+    if not results:
+        raise ValueError("reconstruction_static needs at least one side_by_side result")
+    last = max(r.stages for r in results)
+    states = [(0, s) for s in range(1, results[0].stages + 1)] + [(i, last) for i in range(1, len(results))]
+    labels = [f"{results[i].image}, stage {s}" for i, s in states]
+    return static_explorer(states, lambda st: plot_stage(results[st[0]], st[1]), labels=labels,
+                           name="image and stage", dpi=90, frame_format="jpeg")

@@ -35,6 +35,7 @@ from ..core.tables import Table
 from ..methods.deconvnet import normalize_projection
 from ..methods.denet import TOPS, DeNet, class_correlation, class_correlations, grid_share
 from .claims import Claim, claims_table
+from .legibility import PAGE_INCHES
 
 __all__ = [
     "MAX_OBJECT_AREA",
@@ -57,6 +58,7 @@ __all__ = [
     "plot_options",
     "denet_figure",
     "denet_explorer",
+    "denet_static",
 ]
 
 #: Images whose object covers at least this share of the input leave too little background for the
@@ -169,7 +171,7 @@ def explain_images(
         >>> len(results), len(results[0].top)                                # doctest: +SKIP
         (2, 3)
     """
-    from tqdm.auto import tqdm
+    from ..core.progress import tqdm
 
     dn = denet or DeNet(net)
     period = _first_stride(dn.model)
@@ -208,6 +210,11 @@ def _f2(x: float) -> str:
     return "—" if math.isnan(x) else f"{x:.2f}"
 
 
+def _net_name(net: Any) -> str:
+    """How a table names its network: the Net's title (``"AlexNet-style (bundled)"``), else its architecture."""
+    return str(getattr(net, "title", None) or getattr(net, "arch", None) or type(net).__name__)
+
+
 def top_classes_table(net: Any, results: Sequence[Explained]) -> Table:
     """Per image: the top classes and their probabilities, each DeNet image's share on the object, how alike they are.
 
@@ -227,7 +234,8 @@ def top_classes_table(net: Any, results: Sequence[Explained]) -> Table:
                      r.area, " / ".join(_f2(r.on_object(v)) for v in r.denet_top)]
                     + [float(corr[0, j]) for j in range(1, k)])
     return Table(["image", "true class", f"top {k} (probability)", "object area", "DeNet on object, each class"]
-                 + [f"r(1,{j + 1})" for j in range(1, k)], rows)
+                 + [f"r(1,{j + 1})" for j in range(1, k)], rows,
+                 f"{_net_name(net)}: DeNet for each image's {k} most probable classes")
 
 
 def _denet_higher(r: Explained) -> bool | None:
@@ -238,7 +246,7 @@ def _denet_higher(r: Explained) -> bool | None:
     return a > b
 
 
-def denet_vs_deconvnet_table(results: Sequence[Explained]) -> Table:
+def denet_vs_deconvnet_table(results: Sequence[Explained], name: str | None = None) -> Table:
     """Per image: share of the energy on the object for DeNet (most probable class) and the deconvnet view.
 
     "DeNet higher" is left blank where the object fills the image (see
@@ -251,8 +259,10 @@ def denet_vs_deconvnet_table(results: Sequence[Explained]) -> Table:
     rows = [[r.example.name, r.area, r.on_object(r.denet_top[0]), r.on_object(r.deconv),
              f"{r.deconv_layer} map {r.deconv_map}", _denet_higher(r)] for r in results]
     left = sum(not r.measurable for r in results)
-    title = (f"{left} image(s) without an object region or whose object covers {MAX_OBJECT_AREA:.0%} or more of "
-             "the input: no comparison" if left else "")
+    title = (f"{name}: " if name else "") + "DeNet against the deconvnet (Fig. 13): each image's energy on its object"
+    if left:
+        title += (f"; {left} image(s) without an object region or whose object covers {MAX_OBJECT_AREA:.0%} or more "
+                  "of the input: no comparison")
     return Table(["image", "object area", "DeNet on object", "deconvnet on object", "deconvnet view",
                   "DeNet higher"], rows, title=title)
 
@@ -268,7 +278,7 @@ def true_vs_wrong_table(net: Any, results: Sequence[Explained]) -> Table:
              class_correlation(r.denet_true, r.denet_wrong), r.on_object(r.denet_true), r.on_object(r.denet_wrong)]
             for r in results]
     return Table(["image", "true class (p)", "wrong class (p)", "r(true, wrong)", "true on object",
-                  "wrong on object"], rows)
+                  "wrong on object"], rows, f"{_net_name(net)}: DeNet for the true class and the most probable wrong one")
 
 
 def _grid(r: Explained, period: int | None = None) -> float:
@@ -309,7 +319,7 @@ def compare_nets_table(results: dict[str, Sequence[Explained]]) -> Table:
             r = results[lab][i]
             row += [_grid(r), r.on_object(r.denet_true), class_correlation(r.denet_true, r.denet_wrong)]
         rows.append(row)
-    return Table(header, rows)
+    return Table(header, rows, "DeNet network by network (Fig. 12): block grid, energy on the object, r(true, wrong)")
 
 
 def option_variants(denet: DeNet, result: Explained) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -455,8 +465,12 @@ def plot_denet_rows(
     """
     import matplotlib.pyplot as plt
 
+    import textwrap
+
     cols = 1 + max((len(p) for p in panels), default=0)
-    fig, axes = plt.subplots(len(inputs), cols, figsize=(size * cols, size * 1.12 * len(inputs)), squeeze=False)
+    size = min(size, PAGE_INCHES / max(cols, 1))  # the page's column: no wider than PAGE_INCHES
+    chars = max(8, int(size * 72 / (9 * 0.55)))  # a 9 pt title's characters per line in one panel
+    fig, axes = plt.subplots(len(inputs), cols, figsize=(size * cols, (size + 0.45) * len(inputs)), squeeze=False)
     for r, (x, row) in enumerate(zip(inputs, panels)):
         shown = [(to_display(x, mean, std), row_titles[r] if row_titles else "input")]
         shown += [(normalize_projection(v), t) for v, t in row]
@@ -469,7 +483,8 @@ def plot_denet_rows(
             ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
             if m is not None:
                 ax.contour(np.asarray(m, dtype=float), levels=[0.5], colors="yellow", linewidths=0.8)
-            ax.set_title(title, fontsize=8)
+            lines = [w for line in title.split("\n") for w in (textwrap.wrap(line, chars, break_on_hyphens=False) or [""])]
+            ax.set_title("\n".join(lines), fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -599,65 +614,112 @@ def denet_figure(
 def denet_explorer(nets: dict[str, Any], examples: dict[str, Sequence[ExampleImage]]) -> Any:
     """Pick a network, an image, a class and DeNet's two options; see :func:`denet_figure`.
 
+    Choices are kept where they still make sense: on a network change the
+    image (by name, else by position) and a class picked by hand (by name,
+    if the new network has it); a class left at the prediction follows the
+    new prediction. When a choice cannot be kept, the note above the figure
+    says so.
+
     Args:
         nets: label -> :class:`~vizlib.Net`.
         examples: the same labels -> that net's images (:func:`vizlib.example_images`).
 
     Returns:
-        An ipywidgets widget.
+        An :class:`~vizlib.chapters.widgets.Explorer` (controls in two rows).
 
     Example:
         >>> denet_explorer({"AlexNet": net}, {"AlexNet": vl.example_images(net, 3)})   # doctest: +SKIP
     """
     import ipywidgets as W
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
-    from .widgets import _draw
+    from .widgets import Explorer, show_figure
 
     denets = {k: DeNet(v) for k, v in nets.items()}
+    predicted: dict[tuple[str, int], int] = {}
+
+    def prediction(label: str, i: int) -> int:
+        if (label, i) not in predicted:
+            predicted[(label, i)] = denets[label].record(examples[label][i].tensor(nets[label])).predicted()
+        return predicted[(label, i)]
+
+    def class_options(label: str, i: int) -> list[tuple[str, int]]:
+        ex, pred = examples[label][i], prediction(label, i)
+        return [(f"{c}{' (true)' if j == ex.label else ''}{' (predicted)' if j == pred else ''}", j)
+                for j, c in enumerate(nets[label].categories)]
+
+    first = next(iter(nets))
     pick = W.Dropdown(options=list(nets), description="network")
-    img = W.Dropdown(description="image")
-    cls = W.Dropdown(description="class")
+    img = W.Dropdown(options=[(e.name, i) for i, e in enumerate(examples[first])], value=0, description="image")
+    cls = W.Dropdown(options=class_options(first, 0), value=prediction(first, 0), description="class")
     top = W.ToggleButtons(options=list(TOPS), value="logits", description="top")
     rect = W.Checkbox(value=False, description="rectify between dense layers")
-    out = W.Output()
-    quiet = [False]  # while the dropdowns are refilled, their change events draw nothing
+    state = {"label": first, "image": 0}  # what the class list was built for
 
-    def classes() -> None:
-        net = nets[pick.value]
-        ex = examples[pick.value][img.value or 0]
-        pred = denets[pick.value].record(ex.tensor(net)).predicted()
-        cls.options = [(f"{c}{' (true)' if i == ex.label else ''}{' (predicted)' if i == pred else ''}", i)
-                       for i, c in enumerate(net.categories)]
-        cls.value = pred
-
-    def refill(images: bool, first: bool = False) -> None:
-        quiet[0] = True
-        try:
-            if images:
-                img.options = [(e.name, i) for i, e in enumerate(examples[pick.value])]
-                img.value = 0
-            classes()
-        finally:
-            quiet[0] = False
-        show(first=first)
+    def update(change: dict | None) -> str | None:
+        if change is None or change["owner"] not in (pick, img):
+            return None
+        notes = []
+        old_label, old_i = state["label"], state["image"]
+        old_cls = cls.value
+        label = pick.value
+        if change["owner"] is pick:
+            names = [e.name for e in examples[label]]
+            old_name = examples[old_label][old_i].name
+            i = names.index(old_name) if old_name in names else (old_i if old_i < len(names) else 0)
+            if old_name not in names:
+                notes.append(f"{label} has no image {old_name!r}: showing {names[i]!r}.")
+            img.options = [(n, j) for j, n in enumerate(names)]
+            img.value = i
+        i = img.value
+        cls.options = class_options(label, i)
+        pred = prediction(label, i)
+        if old_cls == prediction(old_label, old_i):  # the class followed the prediction: it follows again
+            cls.value = pred
+        else:
+            name = nets[old_label].categories[old_cls]
+            cats = list(nets[label].categories)
+            if name in cats:
+                cls.value = cats.index(name)
+            else:
+                cls.value = pred
+                notes.append(f"{label} has no class {name!r}: showing its predicted class, {cats[pred]!r}.")
+        state["label"], state["image"] = label, i
+        return " ".join(notes) or None
 
     def content() -> None:
-        fig = denet_figure(nets[pick.value], examples[pick.value][img.value], cls.value, top=top.value,
-                           rectify=rect.value, denet=denets[pick.value])
-        display(fig)
-        plt.close(fig)
+        show_figure(denet_figure(nets[pick.value], examples[pick.value][img.value], cls.value, top=top.value,
+                                 rectify=rect.value, denet=denets[pick.value]))
 
-    def show(*_: object, first: bool = False) -> None:
-        if quiet[0] or cls.value is None or img.value is None:
-            return
-        # the first drawing runs while the cell executes: no Output context there (a headless executor stalls)
-        _draw(out, content, first)
+    return Explorer([[pick, img], [cls, top, rect]], content, update=update)
 
-    pick.observe(lambda *_: refill(True), "value")
-    img.observe(lambda *_: None if quiet[0] else refill(False), "value")
-    for w in (cls, top, rect):
-        w.observe(show, "value")
-    refill(True, first=True)
-    return W.VBox([W.HBox([pick, img]), W.HBox([cls, top, rect]), out])
+
+def denet_static(net: Any, example: ExampleImage, classes: int = 5, *, denet: DeNet | None = None) -> Any:
+    """Kernel-free: one image explained for each of its most probable classes, then its true class (:func:`denet_figure`).
+
+    The states are the network's ``classes`` most probable classes on the image, most probable
+    first, and the true class when it is not among them; every frame is the explorer's figure
+    for that class (logits on top, no rectification).
+
+    Args:
+        net: a :class:`~vizlib.Net`.
+        example: the image (:class:`~vizlib.core.examples.ExampleImage`).
+        classes: how many of the most probable classes (each is a PNG in the page).
+        denet: a :class:`~vizlib.DeNet` of ``net`` to reuse.
+
+    Returns:
+        A :class:`~vizlib.chapters.widgets.StaticExplorer`.
+
+    Example:
+        >>> denet_static(net, vl.example_images(net, 1)[0], classes=3)   # doctest: +SKIP
+    """
+    from .widgets import static_explorer
+
+    dn = denet or DeNet(net)
+    rec = dn.record(example.tensor(net))
+    states = rec.top_classes(min(classes, rec.classes))
+    if example.label is not None and int(example.label) not in states:
+        states.append(int(example.label))
+    labels = [f"{example.name}, class {_name(net, c)}" + (" (true)" if c == example.label else "")
+              + (" (predicted)" if c == states[0] else "") for c in states]
+    return static_explorer(states, lambda c: denet_figure(net, example, c, denet=dn), labels=labels,
+                           name="class", dpi=90, frame_format="jpeg")

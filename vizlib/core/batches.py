@@ -89,7 +89,7 @@ class PreparedImages(Dataset):
         """The prepared images at ``index``: ``(B, C, H, W)``."""
         index = np.asarray(index, dtype=np.int64)
         fast = getattr(self.transform, "batch", None)
-        if callable(fast) and self.channels == 1:
+        if callable(fast) and self.channels == 1 and isinstance(self.images.images, np.ndarray):
             return fast(torch.from_numpy(np.ascontiguousarray(self.images.images[index])))
         return torch.stack([self._one(int(i)) for i in index])
 

@@ -28,16 +28,17 @@ ImageNet category it shows (the index into torchvision's category list).
 from __future__ import annotations
 
 import gzip
+from collections import abc
 import os
 import socket
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import DatasetUnavailable
+from .errors import ArgumentError, DatasetUnavailable
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -46,6 +47,11 @@ __all__ = [
     "SAMPLE_PATH",
     "DatasetUnavailable",
     "ImageSet",
+    "FolderImages",
+    "labelled_folder",
+    "caltech101",
+    "CALTECH101_ENV",
+    "only_classes",
     "read_idx",
     "fashion_mnist",
     "fashion_mnist_sample",
@@ -66,6 +72,8 @@ FASHION_MNIST_ENV = "VIZLIB_FASHION_MNIST"
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 #: The committed sample of the test set.
 SAMPLE_PATH = Path(__file__).resolve().parent.parent / "datasets" / "fashion_mnist_sample.npz"
+#: Environment variable naming a folder that holds Caltech-101 (one subfolder per category).
+CALTECH101_ENV = "VIZLIB_CALTECH101"
 #: Seconds allowed for probing torchvision's download host.
 DOWNLOAD_PROBE_TIMEOUT = 4.0
 
@@ -122,6 +130,182 @@ class ImageSet:
         idx = np.arange(len(self))[index]
         base = self.indices if self.indices is not None else np.arange(len(self))
         return ImageSet(self.images[idx], self.labels[idx], self.classes, self.source, base[idx])
+
+
+def only_classes(data: ImageSet, classes: Sequence[int]) -> ImageSet:
+    """The images of some classes only, relabelled ``0 .. len(classes) - 1`` in the order given.
+
+    For a pretraining run on some classes that leaves the others unseen (chapter 8's held-out
+    classes). The result has the same type as ``data`` (a composed set keeps its masks), its
+    ``classes`` are the kept names and its ``indices`` still point into the original split.
+
+    Raises:
+        ArgumentError: no classes, a repeated class, or one ``data`` does not have.
+
+    Example:
+        >>> s = only_classes(fashion_mnist_sample(), (5, 9))
+        >>> s.classes, sorted(set(s.labels.tolist()))
+        (('Sandal', 'Ankle boot'), [0, 1])
+    """
+    keep = [int(c) for c in classes]
+    if not keep or len(set(keep)) != len(keep) or not all(0 <= c < len(data.classes) for c in keep):
+        raise ArgumentError(f"classes={list(classes)}: give distinct class indices between 0 and "
+                            f"{len(data.classes) - 1} ({', '.join(data.classes)})")
+    labels = np.asarray(data.labels)
+    sub = data.subset(np.flatnonzero(np.isin(labels, keep)))
+    relabel = np.full(len(data.classes), -1, np.int64)
+    relabel[keep] = np.arange(len(keep))
+    return replace(sub, labels=relabel[np.asarray(sub.labels)], classes=tuple(data.classes[c] for c in keep))
+
+
+# --------------------------------------------------------------------------- labelled folders (Caltech-101)
+
+
+class FolderImages(abc.Sequence):
+    """Image files read on demand: ``images[i]`` is an ``H x W x 3`` uint8 array (sizes differ).
+
+    Stands in for an :class:`ImageSet`'s array of images when the images are files of
+    different sizes (a folder of photos): indexing with a slice or an index array gives
+    another :class:`FolderImages`, so :meth:`ImageSet.subset` works, and nothing is read
+    until an image is asked for (memory does not grow with the folder).
+
+    Example:
+        >>> imgs = FolderImages(["a.jpg", "b.jpg"])
+        >>> len(imgs[1:]), imgs.shape
+        (1, (2,))
+    """
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]]) -> None:
+        self.paths = [Path(p) for p in paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.paths),)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, (slice, list, np.ndarray)):
+            return FolderImages([self.paths[int(j)] for j in np.arange(len(self.paths))[index]])
+        from PIL import Image
+
+        path = self.paths[int(index)]
+        try:
+            with Image.open(path) as im:
+                return np.asarray(im.convert("RGB"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path} cannot be read as an image ({exc}); delete or replace it") from exc
+
+
+def labelled_folder(
+    root: str | os.PathLike[str],
+    *,
+    source: str | None = None,
+    skip: Sequence[str] = (),
+    extensions: Sequence[str] | None = None,
+) -> ImageSet:
+    """A folder with one subfolder of images per class, as a labelled :class:`ImageSet`.
+
+    The layout of ``torchvision.datasets.ImageFolder`` and of Caltech-101's
+    ``101_ObjectCategories``: ``root/<class name>/<image file>``. Classes are the
+    subfolders in sorted order (subfolders without images and those named in ``skip``
+    are left out); images are read only when used (:class:`FolderImages`).
+
+    Raises:
+        DatasetUnavailable: ``root`` is not a folder.
+        EmptyData: no subfolder holds an image.
+
+    Example:
+        >>> data = labelled_folder("my_images")          # doctest: +SKIP
+        >>> data.classes[:2], len(data)                   # doctest: +SKIP
+        (('cat', 'dog'), 120)
+    """
+    from .errors import EmptyData
+    from .images import IMAGE_EXTENSIONS
+
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise DatasetUnavailable(f"{folder} is not a folder; name a folder with one subfolder of images per class")
+    endings = tuple(e.lower() for e in (extensions or IMAGE_EXTENSIONS))
+    classes, paths, labels = [], [], []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in set(skip)):
+        files = sorted(f for f in sub.rglob("*") if f.is_file() and f.suffix.lower() in endings)
+        if not files:
+            continue
+        paths += files
+        labels += [len(classes)] * len(files)
+        classes.append(sub.name)
+    if not classes:
+        raise EmptyData(f"{folder} has no subfolder with images ({', '.join(endings)}); "
+                        "put each class's images in a subfolder named after the class")
+    return ImageSet(FolderImages(paths), np.asarray(labels, np.int64), tuple(classes),  # type: ignore[arg-type]
+                    source or f"the labelled folder {folder} ({len(classes)} classes, {len(paths)} images)",
+                    np.arange(len(paths)))
+
+
+def _caltech_folder(place: Path) -> Path | None:
+    for candidate in (place, place / "101_ObjectCategories", place / "caltech101" / "101_ObjectCategories"):
+        if candidate.is_dir() and (candidate / "airplanes").is_dir():
+            return candidate
+    return None
+
+
+def caltech101(root: str | os.PathLike[str] | None = None, *, download: bool = True) -> ImageSet:
+    """Caltech-101 (Fei-Fei, Fergus & Perona 2004): 101 object categories, 31 to 800 photos each.
+
+    Zeiler & Fergus §5.2 train a new softmax on 15 or 30 images per class of it. Found in
+    this order: the folder named by ``root``, else ``$VIZLIB_CALTECH101``; torchvision's
+    download folder ``~/.cache/vizlib/caltech101``; torchvision's download there, tried
+    only when its host answers within seconds. A folder may be the
+    ``101_ObjectCategories`` folder itself or one above it. The background class
+    (``BACKGROUND_Google``) is left out, as torchvision does.
+
+    Raises:
+        DatasetUnavailable: nowhere at hand; the message names the places and how to
+            fix each (any labelled folder works too: :func:`labelled_folder`).
+
+    Example:
+        >>> data = caltech101()              # doctest: +SKIP
+        >>> len(data.classes)                # doctest: +SKIP
+        101
+    """
+    named = root if root is not None else os.environ.get(CALTECH101_ENV) or None
+    target = _cache_root()
+    places = ([Path(named).expanduser()] if named else []) + [target]
+    for place in places:
+        found = _caltech_folder(place)
+        if found is not None:
+            return labelled_folder(found, skip=("BACKGROUND_Google",),
+                                   source=f"Caltech-101 ({found})")
+    why = "download=False"
+    if download:
+        from .online import host_reachable as _host_reachable
+
+        url = "https://drive.google.com"  # where torchvision's Caltech101 downloads from
+        if _host_reachable(url, timeout=DOWNLOAD_PROBE_TIMEOUT):
+            try:
+                from torchvision.datasets import Caltech101
+
+                Caltech101(str(target), download=True)
+            except Exception as exc:  # torchvision raises many kinds (HTTP errors, bad archives)
+                why = f"the download failed: {exc}"
+            else:
+                found = _caltech_folder(target)
+                if found is not None:
+                    return labelled_folder(found, skip=("BACKGROUND_Google",), source=f"Caltech-101 ({found})")
+                why = "the download finished without 101_ObjectCategories"
+        else:
+            why = f"the host {url} did not answer within {DOWNLOAD_PROBE_TIMEOUT:.0f} s (offline?)"
+    where = f"{named} (no 101_ObjectCategories there)" if named else \
+        f"none named (pass root=... or set {CALTECH101_ENV}=/path)"
+    raise DatasetUnavailable(
+        "Caltech-101 was not found. vizlib looked in:\n"
+        f"  1. the folder you name: {where};\n"
+        f"  2. torchvision's download into {target / 'caltech101'}: {why}; connect to the internet once "
+        "and call vizlib.caltech101() again.\n"
+        "Any folder with one subfolder of images per class serves instead: vizlib.labelled_folder(path)."
+    )
 
 
 # --------------------------------------------------------------------------- IDX files

@@ -48,7 +48,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from ..core.progress import tqdm
 
 from ..core.examples import ANNOTATIONS_PATH, ExampleImage
 from ..core.device import on_device

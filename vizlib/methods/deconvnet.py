@@ -45,7 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from ..core.progress import tqdm
 
 from ..core.args import batch_size_arg, index_list, position_pairs, whole_number
 from ..core.device import on_device

@@ -19,8 +19,9 @@ Four steps, one function each:
    :func:`filter_visualisations`).
 2. :func:`embed_patches`: PCA to about 50 dimensions, then t-SNE, seeded and
    reproducible: openTSNE when it is installed (Barnes-Hut up to
-   :data:`BH_MAX_POINTS` points, FFT interpolation above), otherwise
-   scikit-learn's Barnes-Hut t-SNE, with a note saying so.
+   :data:`BH_MAX_POINTS` points, FFT interpolation above, on the short
+   schedule :data:`TSNE_SCHEDULE`), otherwise scikit-learn's Barnes-Hut
+   t-SNE, with a note saying so.
 3. :func:`fill_grid`: Yu's fill of empty and overlapping regions: every cell of
    a regular grid laid over the plane shows the patch embedded nearest to the
    cell's centre (exact nearest neighbour).
@@ -61,7 +62,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+from ..core.progress import tqdm
 
 from ..core.args import batch_size_arg, whole_number
 from ..core.errors import EmptyData
@@ -82,6 +83,8 @@ __all__ = [
     "embed_patches",
     "tsne_backend",
     "BH_MAX_POINTS",
+    "TSNE_SCHEDULE",
+    "FFT_INTS_IN_INTERVAL",
     "GridFill",
     "fill_grid",
     "square_extent",
@@ -94,6 +97,7 @@ __all__ = [
     "filter_visualisations",
     "Agreement",
     "neighbour_agreement",
+    "neighbourhood_preservation",
     "class_agreement",
     "LayerChoice",
     "equivalent_layers",
@@ -101,8 +105,32 @@ __all__ = [
     "YU_HIGH_SHARE",
 ]
 
-#: openTSNE embeds up to this many points with Barnes-Hut, more with FFT interpolation.
-BH_MAX_POINTS = 20_000
+#: openTSNE embeds up to this many points with Barnes-Hut, more with FFT interpolation. On the
+#: fast schedule (one thread, patches of the bundled VGG-style net) the two cost the same at
+#: 3,000 points (4.5 and 4.7 s at c5_3), Barnes-Hut a sixth at 600 (0.6 against 3.6 s: FFT's
+#: grid has a fixed cost) and FFT under half at 10,000 (c2_2: 9.8 against 21.8 s), with the
+#: same neighbour preservation to 0.016.
+BH_MAX_POINTS = 3_000
+
+#: The iterations of openTSNE's two phases (early exaggeration 12, then none) that
+#: :func:`embed_patches` runs by default: ``("fast")``, against the library's own
+#: 250 + 500 (``schedule="standard"``). On 10,000 patches of the bundled VGG-style
+#: net's c5_3 the standard schedule spent two thirds of its time in the last 250
+#: iterations, in which the embedding keeps spreading (its extent grew from 127 to
+#: 169) while each patch's neighbours hardly change: 10-NN preservation 0.433
+#: standard, 0.421 fast; class agreement 0.255 and 0.252 (one thread, one run each;
+#: ``benchmarks/bench_embedding.py``).
+TSNE_SCHEDULE: dict[str, dict[str, int]] = {
+    "fast": {"early_exaggeration_iter": 125, "n_iter": 250},
+    "standard": {"early_exaggeration_iter": 250, "n_iter": 500},
+}
+
+#: Integers per interval of openTSNE's FFT grid on the fast schedule (the library's
+#: default is 1): the grid's cost grows with the embedding's extent over this, and
+#: a grid half as fine again still resolves t-SNE's kernel ``1 / (1 + d^2)``, whose
+#: scale is 1. Measured with :data:`TSNE_SCHEDULE` (see there): 8.4 s against 18.9 s
+#: at 1 on one thread, the same neighbour preservation to 0.006.
+FFT_INTS_IN_INTERVAL = 1.5
 
 #: Share of a 224-pixel image that Yu's low layer (VGG-16 c4_1, field 60) sees: what
 #: :func:`equivalent_layers` matches in another network.
@@ -680,14 +708,15 @@ def embed_patches(
     seed: int = 0,
     method: str = "auto",
     n_jobs: int | None = None,
+    schedule: str = "fast",
 ) -> Embedding:
     """t-SNE of feature vectors after PCA, seeded: the same seed gives the same embedding.
 
     The features are centred and reduced by PCA to ``pca_dims`` dimensions
     (as is usual before t-SNE: it removes noise and makes the neighbour search
     cheap), then embedded with exact nearest-neighbour affinities, a PCA
-    initialisation and the library's default schedule (early exaggeration 12,
-    then the normal phase).
+    initialisation, early exaggeration 12 and then the normal phase, for the
+    iterations of ``schedule`` (:data:`TSNE_SCHEDULE`).
 
     Args:
         features: ``(n, d)`` array, or :class:`PatchFeatures`.
@@ -701,13 +730,16 @@ def embed_patches(
             are busy with other work (a shared 2-core machine) 2 threads were
             measured slower than 1 (``benchmarks/bench_embedding.py``); on an
             idle multi-core machine more threads pay for large ``n``.
+        schedule: ``"fast"`` (125 + 250 iterations, openTSNE's FFT grid at
+            :data:`FFT_INTS_IN_INTERVAL`) or ``"standard"`` (openTSNE's own
+            250 + 500 and grid). scikit-learn always runs its own schedule.
 
     Returns:
         An :class:`Embedding`.
 
     Raises:
         ValueError: not a 2-d array of at least 2 points; perplexity not
-            positive or not below the number of points; unknown method.
+            positive or not below the number of points; unknown method or schedule.
         ImportError: ``method="opentsne"`` and openTSNE is not installed.
 
     Example:
@@ -728,6 +760,8 @@ def embed_patches(
             f"perplexity {perplexity:g} is not below the number of points ({n}): t-SNE cannot give each point "
             f"that many effective neighbours; use a perplexity below {n} (5 to 50 is usual) or sample more patches"
         )
+    if schedule not in TSNE_SCHEDULE:
+        raise ValueError(f"unknown t-SNE schedule {schedule!r}; use {' or '.join(map(repr, TSNE_SCHEDULE))}")
     choice = method.lower().replace("-", "").replace("_", "")
     if choice not in ("auto", "opentsne", "sklearn", "scikitlearn"):
         raise ValueError(f"unknown t-SNE method {method!r}; use 'auto', 'opentsne' or 'sklearn'")
@@ -749,12 +783,12 @@ def embed_patches(
 
     t0 = time.perf_counter()
     with threadpool_limits(limits=jobs):  # BLAS and OpenMP (scikit-learn's gradient) use `jobs` threads too
-        xy, dims, variance = _pca_tsne(x, backend, perplexity, pca_dims, seed, jobs, notes)
+        xy, dims, variance = _pca_tsne(x, backend, perplexity, pca_dims, seed, jobs, notes, schedule)
     return Embedding(xy, backend, float(perplexity), seed, dims, variance, time.perf_counter() - t0, "; ".join(notes))
 
 
 def _pca_tsne(x: np.ndarray, backend: str, perplexity: float, pca_dims: int, seed: int, jobs: int,
-              notes: list[str]) -> tuple[np.ndarray, int, float]:
+              notes: list[str], schedule: str = "fast") -> tuple[np.ndarray, int, float]:
     z = x.astype(np.float64)
     z = z - z.mean(0, keepdims=True)
     variance = 1.0
@@ -771,12 +805,12 @@ def _pca_tsne(x: np.ndarray, backend: str, perplexity: float, pca_dims: int, see
     if backend == "openTSNE":
         import openTSNE
 
-        # Barnes-Hut up to BH_MAX_POINTS: on 10,000 patches of the bundled VGG's c5_3 it took 38 s
-        # against 64 s for openTSNE's FFT interpolation (2 cores); FFT's cost grows linearly, BH's
-        # as N log N, so FFT takes over on large sets.
+        # Barnes-Hut up to BH_MAX_POINTS, FFT interpolation above (see BH_MAX_POINTS)
         method = "bh" if len(z) <= BH_MAX_POINTS else "fft"
+        grid = {"ints_in_interval": FFT_INTS_IN_INTERVAL} if schedule == "fast" and method == "fft" else {}
         tsne = openTSNE.TSNE(n_components=2, perplexity=perplexity, neighbors="exact", initialization="pca",
-                             negative_gradient_method=method, n_jobs=jobs, random_state=seed, verbose=False)
+                             negative_gradient_method=method, n_jobs=jobs, random_state=seed, verbose=False,
+                             **TSNE_SCHEDULE[schedule], **grid)
         xy = np.asarray(tsne.fit(z), dtype=np.float64)
     else:
         from sklearn.manifold import TSNE
@@ -1160,6 +1194,58 @@ def neighbour_agreement(
     same = (labels[nb] == labels[:, None]) & keep
     share = same.sum(1) / k
     return float(share.mean()), share
+
+
+def neighbourhood_preservation(features: np.ndarray | PatchFeatures, xy: np.ndarray | "Embedding",
+                                k: int = 10) -> float:
+    """How much of each point's neighbourhood survives the embedding: the mean share of its ``k``
+    nearest neighbours in feature space that are also among its ``k`` nearest in the plane.
+
+    1 when the plane keeps every neighbourhood, about ``k / n`` for a random
+    placement. Neighbours are exact (Euclidean), the point itself excluded, in
+    the features as given (before PCA).
+
+    Args:
+        features: ``(n, d)`` features, or :class:`PatchFeatures`.
+        xy: ``(n, 2)`` embedded positions, or an :class:`Embedding` of the same points.
+        k: neighbours per point (``1 <= k < n``).
+
+    Raises:
+        ValueError: mismatched lengths or a bad ``k``.
+
+    Example:
+        >>> pts = np.array([[0.0, 0], [1, 0], [10, 0], [11, 0]])
+        >>> neighbourhood_preservation(pts, pts[:, :1] * 2, k=1)
+        1.0
+        >>> neighbourhood_preservation(pts, np.array([[0.0], [10], [1], [11]]), k=1)
+        0.0
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    a = np.asarray(features.features if isinstance(features, PatchFeatures) else features, dtype=np.float64)
+    b = np.asarray(xy.xy if isinstance(xy, Embedding) else xy, dtype=np.float64)
+    n = len(a)
+    if a.ndim != 2 or b.ndim != 2 or len(b) != n:
+        raise ValueError(f"features (n, d) and positions (n, 2) must hold the same points; got {a.shape} and {b.shape}")
+    if not 1 <= int(k) < n:
+        raise ValueError(f"k must be at least 1 and below the number of points ({n}); got {k}")
+    k = int(k)
+
+    def neighbours(pts: np.ndarray) -> np.ndarray:
+        nb = NearestNeighbors(n_neighbors=k + 1, algorithm="brute" if pts.shape[1] > 3 else "auto").fit(pts)
+        idx = nb.kneighbors(pts, return_distance=False)
+        # drop the point itself (with duplicates it need not come first)
+        own = idx == np.arange(n)[:, None]
+        drop = np.where(own.any(1), own.argmax(1), k)
+        keep = np.ones_like(idx, dtype=bool)
+        keep[np.arange(n), drop] = False
+        return idx[keep].reshape(n, k)
+
+    na, nb_ = neighbours(a), neighbours(b)
+    na.sort(axis=1)
+    nb_.sort(axis=1)
+    common = sum(len(np.intersect1d(x, y, assume_unique=True)) for x, y in zip(na, nb_))
+    return float(common / (n * k))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@
 * :func:`high_frequency_share` and :func:`init_similarity` — whether the
   filters learnt anything: their energy above the frequencies the input
   carries, and how close they still are to their random initialisation;
+  :func:`image_high_frequency_share` — the same share for the images
+  themselves, the reference for the filters';
 * :func:`rms_dominance` — each filter's RMS and how far the largest stands
   above the median (Fig. 6a: without renormalisation "a few of them dominate");
 * :func:`dead_filters` — filters never active over a sample, or with
@@ -42,6 +44,7 @@ __all__ = [
     "filter_spectrum",
     "HighFrequencyShare",
     "high_frequency_share",
+    "image_high_frequency_share",
     "InitSimilarity",
     "init_similarity",
     "FilterRMS",
@@ -220,6 +223,51 @@ def high_frequency_share(model_or_net: Any, cutoff: float = 0.25, pad: int = 32)
     high = power[:, f > cutoff].sum(1)
     shares = torch.where(total > 0, high / total.clamp_min(1e-300), torch.full_like(total, float("nan")))
     return HighFrequencyShare(_median(shares), shares, float(cutoff), int(pad))
+
+
+def image_high_frequency_share(images: torch.Tensor, cutoff: float = 0.25) -> HighFrequencyShare:
+    """Each image's share of spectral energy above ``cutoff`` cycles per pixel, its mean removed.
+
+    The reference for :func:`high_frequency_share`: how much of what the
+    network is shown lies above the cut-off. Each image (channels summed
+    after the transform, as for the filters) has its own mean subtracted, so a
+    uniform brightness counts for nothing and a normalisation ``(x - m) / s``
+    leaves the share unchanged; the spectrum is the image's own size (no
+    padding). An image with nothing but its mean is NaN.
+
+    Args:
+        images: ``(N, C, H, W)`` or ``(N, H, W)``, as the network sees them (after resizing).
+        cutoff: the frequency in cycles per pixel (0 .. 0.71).
+
+    Returns:
+        A :class:`HighFrequencyShare` over images instead of filters (``pad`` is the image's side).
+
+    Raises:
+        ArgumentError: ``cutoff`` is negative or not finite, or ``images`` is not 3- or 4-dimensional.
+
+    Example:
+        >>> x = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat(4, 4).view(1, 1, 8, 8)  # a checkerboard
+        >>> image_high_frequency_share(x).median
+        1.0
+    """
+    if not np.isfinite(cutoff) or cutoff < 0:
+        raise ArgumentError(f"cutoff must be a frequency of 0 cycles/px or more (Nyquist is 0.5), not {cutoff}")
+    x = torch.as_tensor(images).double().cpu()
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    if x.ndim != 4:
+        raise ArgumentError(f"images must be (N, C, H, W) or (N, H, W); got shape {tuple(x.shape)}")
+    scale = x.flatten(1).abs().amax(1)
+    x = x - x.mean((-2, -1), keepdim=True)
+    flat = x.flatten(1).abs().amax(1) <= 1e-9 * scale  # nothing but the mean (to rounding)
+    power = torch.fft.fft2(x).abs().pow(2).sum(1)
+    fy = torch.fft.fftfreq(x.shape[-2], dtype=torch.float64).view(-1, 1)
+    fx = torch.fft.fftfreq(x.shape[-1], dtype=torch.float64).view(1, -1)
+    f = (fy**2 + fx**2).sqrt()
+    total = power.sum((1, 2))
+    high = power[:, f > cutoff].sum(1)
+    shares = torch.where(flat, torch.full_like(total, float("nan")), high / total.clamp_min(1e-300))
+    return HighFrequencyShare(_median(shares), shares, float(cutoff), int(x.shape[-1]))
 
 
 @dataclass

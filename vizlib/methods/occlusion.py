@@ -57,7 +57,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from ..core.progress import tqdm
 
 from ..core.args import batch_size_arg, whole_number
 from ..core.device import on_device

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from ..core.progress import tqdm
 
 from ..core.args import whole_number
 from ..core.batches import batches

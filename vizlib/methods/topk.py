@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
-from tqdm.auto import tqdm
+from ..core.progress import tqdm
 
 from .deconvnet import Deconvnet, _windows, normalize_projection
 from ..core.args import index_list, whole_number

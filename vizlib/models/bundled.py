@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: Variants shipped besides the main checkpoints: suffix of the file stem.
-VARIANTS: tuple[str, ...] = ("norenorm",)
+VARIANTS: tuple[str, ...] = ("norenorm", "first5")
 
 
 def _stem(arch: str, variant: str | None) -> str:

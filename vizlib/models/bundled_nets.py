@@ -2,7 +2,7 @@
 
 They are the bundled model set: trained by :mod:`vizlib.models.training` on
 Fashion-MNIST garments pasted at their native 28 px onto 64 px crops of grey
-photos (:mod:`vizlib.core.composed`), with checkpoints small enough to ship
+photos at half contrast (:mod:`vizlib.core.composed`), with checkpoints small enough to ship
 with the book. Each is laid out like torchvision's models (``features``,
 ``avgpool``, ``classifier``, modules registered in forward order) and carries
 the papers' layer names (``model.vizlib_layers``) like the full-size builders

@@ -12,7 +12,7 @@ RMS exceeds a fixed radius of 0.1 is scaled back to that radius
 it was needed).
 
 The training images are Fashion-MNIST's garments composed on the fly onto
-crops of grey photos (:class:`~vizlib.core.composed.ComposedImages`), a new
+crops of grey photos at half contrast (:class:`~vizlib.core.composed.ComposedImages`), a new
 draw of places and crops every epoch; the accuracy is measured on the 10,000
 test garments composed with seed 0, on the committed sample composed the same
 way (:func:`~vizlib.core.composed.bundled_sample`) and on the test garments
@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .bundled_nets import BUNDLED_BUILDERS, FMNIST_INPUT_SIZE
-from ..core.data import ImageSet, fashion_mnist, fashion_mnist_sample
+from ..core.data import ImageSet, fashion_mnist, fashion_mnist_sample, only_classes
 from ..core.errors import DatasetUnavailable
 from ..core.device import device as best_device
 from ..core.device import cpu_name, resolve_device
@@ -323,6 +323,9 @@ class TrainConfig:
         channels_last: train in PyTorch's channels-last memory format (the same
             arithmetic; twice as fast on the CPU for the VGG-style net's many small
             convolutions on large maps); the model is given back in the usual format.
+        classes: train (and test) on these Fashion-MNIST classes only, relabelled in the
+            order given (:func:`vizlib.core.data.only_classes`); empty: all ten. The others
+            stay unseen: chapter 8's held-out-classes pretrain.
 
     Example:
         >>> config = TrainConfig(epochs=2, snapshots=(0, 1))
@@ -352,6 +355,7 @@ class TrainConfig:
     first_layer_decay: float = 0.0
     dropout: float | None = None
     channels_last: bool = False
+    classes: tuple[int, ...] = ()
 
 
 @dataclass
@@ -805,7 +809,7 @@ def train_bundled(
     out = Path(out)
     dev = torch.device(device) if device is not None else best_device()
 
-    from ..core.composed import ComposedImages, bundled_sample
+    from ..core.composed import BACKGROUND_CONTRAST, ComposedImages, bundled_sample
 
     full_train = fashion_mnist("train", root)
     try:
@@ -813,6 +817,9 @@ def train_bundled(
     except DatasetUnavailable:
         test = None
     size = FMNIST_INPUT_SIZE[arch]
+    if config.classes:
+        full_train = only_classes(full_train, config.classes)
+        test = only_classes(test, config.classes) if test is not None else None
     train_set, val_set = _split_train_val(full_train, config.val_size, config.seed)
     if config.limit is not None:
         train_set = train_set.subset(slice(0, config.limit))
@@ -820,11 +827,13 @@ def train_bundled(
         # the held-out garments composed once (a fixed draw), the test set with seed 0 like the sample
         val_data: Any = ComposedImages(val_set, 1000 * config.seed + 999, size) if val_set is not None else None
         test_data: Any = ComposedImages(test, 0, size) if test is not None else None
-        sample: Any = bundled_sample()
+        sample: Any = bundled_sample() if not config.classes else only_classes(bundled_sample(), config.classes)
         first = ComposedImages(train_set, epoch_seed(config.seed, 1), size)
         stats_images = np.stack([first.compose(i)[0] for i in range(min(10_000, len(first)))])
     else:
         val_data, test_data, sample = val_set, test, fashion_mnist_sample()
+        if config.classes:
+            sample = only_classes(sample, config.classes)
         stats_images = train_set.images
     mean, std = pixel_stats(stats_images)
     del stats_images
@@ -857,7 +866,8 @@ def train_bundled(
         "command": command or f"python -c \"vizlib.train_bundled({arch!r}, ...)\"",
         "seed": config.seed,
         "epochs": config.epochs,
-        "config": {**asdict(config), "snapshots": list(config.snapshots), "anneal_at": list(config.anneal_at)},
+        "config": {**asdict(config), "snapshots": list(config.snapshots), "anneal_at": list(config.anneal_at),
+                   "classes": list(config.classes)},
         "renorm": config.renorm,
         "wall_time_s": round(history.seconds, 1),
         "total_wall_time_s": round(time.perf_counter() - began, 1),
@@ -865,8 +875,8 @@ def train_bundled(
         "torch": torch.__version__,
         "python": platform.python_version(),
         "data": (f"{full_train.source}, each garment composed on the fly onto 64 px crops of scikit-image "
-                 "backgrounds, a new draw each epoch (vizlib.core.composed.ComposedImages, seed 1000 * seed + "
-                 "epoch)") if config.compose else full_train.source,
+                 f"backgrounds at contrast {BACKGROUND_CONTRAST:g}, a new draw each epoch "
+                 "(vizlib.core.composed.ComposedImages, seed 1000 * seed + epoch)") if config.compose else full_train.source,
         "train_images": len(train_set),
         "val_images": len(val_set) if val_set is not None else 0,
         "input_size": preprocess.size,
@@ -921,6 +931,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--anneal-at", default="", help="comma-separated epochs after which to anneal, e.g. 8,11")
     p.add_argument("--first-layer-decay", type=float, default=defaults.first_layer_decay)
     p.add_argument("--channels-last", action="store_true", help="train in the channels-last memory format")
+    p.add_argument("--classes", default="", help="comma-separated classes to train on only, e.g. 0,1,2,3,4 "
+                   "(relabelled in that order; default: all ten)")
     p.add_argument("--dropout", type=float, default=None, help="dropout probability while training "
                    "(default: as the net is built, 0.5)")
     p.add_argument("--name", default=None, help="file stem (default ARCH_fmnist[_norenorm])")
@@ -950,6 +962,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         snapshots=tuple(int(e) for e in args.snapshots.split(",") if e.strip()), limit=args.limit,
         compose=not args.plain, anneal_at=tuple(int(e) for e in args.anneal_at.split(",") if e.strip()),
         first_layer_decay=args.first_layer_decay, dropout=args.dropout, channels_last=args.channels_last,
+        classes=tuple(int(c) for c in args.classes.split(",") if c.strip()),
     )
     words = list(sys.argv[1:] if argv is None else argv)
     # OpenMP's wait policy changes speed on a shared CPU, never results; keep it in the record.
