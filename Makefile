@@ -51,13 +51,17 @@ bench: venv
 	$(PY) -m pip install --quiet "captum>=0.7,<1"
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
 
-# Chapter 8's model-size study: train the AlexNet-style design and its six variants, seeded, each on
-# 6,000 composed training garments for 8 epochs on one CPU thread (4-18 min each on a shared 2-core
-# machine), and write one record each into vizlib/models/records/ablation/. Needs Fashion-MNIST's
-# training files (Debian's dataset-fashion-mnist). Check one against its record, bit for bit:
-#   OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m vizlib.models.ablation no_c34_fc67 --threads 1 --check
+# Chapter 8's model-size study: train the AlexNet-style design and its six variants with seeds 0, 1
+# and 2, each on 6,000 composed training garments for 8 epochs on one CPU thread (about 1 min each
+# on a quiet 2-core machine, up to 18 min when it is shared), and write one record per variant and
+# seed into vizlib/models/records/ablation/. Needs Fashion-MNIST's training files (Debian's
+# dataset-fashion-mnist). Check one against its record, bit for bit:
+#   OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m vizlib.models.ablation no_c34_fc67 --threads 1 --seed 0 --check
+ABLATION_SEEDS := 0 1 2
 ablation: venv
-	OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(PY) -m vizlib.models.ablation --threads 1
+	for seed in $(ABLATION_SEEDS); do \
+	  OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(PY) -m vizlib.models.ablation --threads 1 --seed $$seed || exit 1; \
+	done
 
 clean:
 	rm -rf _build .jupyter_cache

@@ -190,8 +190,8 @@ class Budget:
     AlexNet-style net's: SGD, momentum 0.9, learning rate 1e-2 annealed by 10
     after ``anneal_at``, weight decay 5e-4, no dropout, Zeiler's filter
     renormalisation, flips; garments composed onto new backgrounds every epoch).
-    On one thread of a shared 2-core AMD EPYC each variant took 4-18 minutes
-    (the records' ``total_seconds``).
+    On one thread of a 2-core AMD EPYC a run took 1-6 minutes beside other work
+    (the records' ``total_seconds``), up to 18 on a busier machine.
 
     Attributes:
         train_images: the first this many of the training garments left after
