@@ -535,6 +535,11 @@ def plot_learning_curves(records: dict[str, dict] | None = None) -> Figure:
     for ax in axes:
         ax.set_xlabel("epoch", fontsize=_FONT)
         ax.tick_params(labelsize=_FONT)
+    seeds = sorted({len(runs) for runs in recs.values()})
+    if seeds:
+        many = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+        fig.suptitle(f"Learning curves of the model-size study (mean over {many} seed{'s' * (many != '1')} a variant)",
+                     fontsize=_FONT + 1)
     fig.tight_layout(rect=(0, 0.16 if recs else 0, 1, 1))
     if recs:
         handles, labels = axes[0].get_legend_handles_labels()
