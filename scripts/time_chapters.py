@@ -73,6 +73,14 @@ def _seconds(cell) -> float:
     return (parse(end) - parse(start)).total_seconds()
 
 
+def _title(nb) -> str:
+    """The chapter's title: the first markdown heading (the first cell is the install cell)."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#"):
+            return cell.source.lstrip().splitlines()[0].lstrip("# ").strip()
+    return ""
+
+
 def _first_line(nb) -> str:
     for cell in nb.cells:
         for out in cell.get("outputs", []):
@@ -103,7 +111,7 @@ def time_chapter(path: Path, timeout: int) -> dict:
     cells = [(i, _seconds(c)) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     longest = max(cells, key=lambda c: c[1])
     return {
-        "chapter": path.stem, "title": nb.cells[0].source.splitlines()[0].lstrip("# ").strip(),
+        "chapter": path.stem, "title": _title(nb),
         "run_all_s": round(wall, 1), "kernel_cpu_s": round(cpu["s"], 1), "cells_s": round(sum(s for _, s in cells), 1),
         "longest_cell_s": round(longest[1], 1), "longest_cell": longest[0],
         "code_cells": len(cells), "exercises": sum(c.source.count("{exercise}") for c in nb.cells),
@@ -120,7 +128,7 @@ def from_cache(cache_dir: Path, label: str) -> dict:
     rows = []
     for path in chapters():
         nb = nbformat.read(path, as_version=4)
-        base = {"chapter": path.stem, "title": nb.cells[0].source.splitlines()[0].lstrip("# ").strip(),
+        base = {"chapter": path.stem, "title": _title(nb),
                 "code_cells": sum(c.cell_type == "code" for c in nb.cells),
                 "exercises": sum(c.source.count("{exercise}") for c in nb.cells), "words": prose_words(nb)}
         try:
