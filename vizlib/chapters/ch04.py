@@ -161,7 +161,7 @@ class TsneComparison:
     Example:
         >>> run = Embedding(np.zeros((4, 2)), "scikit-learn", 30.0, 0, 2, 1.0, 0.5, "(no PCA)")
         >>> print(TsneComparison({"sklearn": run}, run, True))
-        scikit-learn 4 points, PCA to 2 dims: 0.5 s (no PCA)
+        scikit-learn 4 points, 2 dims: 0.5 s (no PCA)
         a second run with the same seed gives the identical embedding: True
     """
 
@@ -170,8 +170,11 @@ class TsneComparison:
     identical: bool
 
     def __str__(self) -> str:
-        lines = [f"{e.method:12s} {len(e):,} points, PCA to {e.pca_dims} dims: {e.seconds:.1f} s {e.note}"
-                 for e in self.runs.values()]
+        lines = []
+        for e in self.runs.values():
+            dims = f"{e.pca_dims} dims" if "no PCA" in e.note else f"PCA to {e.pca_dims} dims"
+            note = f" ({e.note.strip('()')})" if e.note else ""
+            lines.append(f"{e.method:12s} {len(e):,} points, {dims}: {e.seconds:.1f} s{note}")
         lines.append(f"a second run with the same seed gives the identical embedding: {self.identical}")
         return "\n".join(lines)
 
