@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 import vizlib as vl
@@ -16,18 +15,6 @@ from vizlib.methods.reconstruction import energy_by_stage, side_by_side, whole_l
 from vizlib.methods.sparsity import Sparsity, layer_sparsity
 
 from ._nets import bundled_net, rgb_net
-
-
-@pytest.fixture
-def shell():
-    """An IPython shell that renders figures as PNG, so an explorer's first state is a picture here too."""
-    from IPython.core.interactiveshell import InteractiveShell
-    from IPython.core.pylabtools import select_figure_formats
-
-    sh = InteractiveShell.instance()
-    select_figure_formats(sh, {"png"})
-    yield sh
-    InteractiveShell.clear_instance()
 
 
 def test_net_accuracy_recorded_and_live():

@@ -28,7 +28,7 @@ from vizlib.methods.dissection import (Broden, Concept, ConceptSet, Dissection, 
                                        dissect, untrained)
 from vizlib.models import alexnet_fmnist
 
-from .conftest import hook_count
+from .conftest import assert_same_state, model_state
 
 
 @pytest.fixture(autouse=True)
@@ -267,17 +267,6 @@ def test_broden_missing_gives_the_offline_error(tmp_path: Path, monkeypatch: pyt
 # --------------------------------------------------------------------------- the model, bad input
 
 
-def _state(model: nn.Module) -> dict:
-    return {"hooks": hook_count(model), "modes": [m.training for m in model.modules()],
-            "grads": [p.requires_grad for p in model.parameters()],
-            "weights": {k: v.clone() for k, v in model.state_dict().items()}}
-
-
-def _same(a: dict, b: dict) -> None:
-    assert a["hooks"] == b["hooks"] and a["modes"] == b["modes"] and a["grads"] == b["grads"]
-    assert all(torch.equal(a["weights"][k], b["weights"][k]) for k in a["weights"])
-
-
 class Shifting(torch.utils.data.IterableDataset):
     """Two batches of 8x8 images, then one 9x9: dissection fails in its first pass."""
 
@@ -290,17 +279,17 @@ class Shifting(torch.utils.data.IterableDataset):
 def test_the_model_comes_back_as_it_went_in_also_when_it_raises():
     model = alexnet_fmnist(seed=0).train()
     model.features[0].weight.requires_grad_(False)
-    before = _state(model)
+    before = model_state(model)
     cs = bundled_concepts(composed_sample(garments=vl.fashion_mnist_sample().subset(slice(0, 8))))
     dissect(model, ["c1", "c5"], cs, torch.zeros(8, 1, 64, 64))
-    _same(before, _state(model))
+    assert_same_state(before, model_state(model))
     small = copier().train()
-    before = _state(small)
+    before = model_state(small)
     with pytest.raises(ValueError, match="aligned"):
         dissect(small, "c1", Blobs(n=12), list(Shifting()))
     with pytest.raises(ValueError, match="gave 8 images and the concepts have 12"):
         dissect(small, "c1", Blobs(n=12), list(Shifting())[:2])
-    _same(before, _state(small))
+    assert_same_state(before, model_state(small))
 
 
 def test_untrained_is_a_fresh_copy():

@@ -21,7 +21,7 @@ from vizlib.core.errors import ArgumentError
 from vizlib.core.layers import name_layers
 from vizlib.methods.inversion import authors_schedule, invert, tv_weight
 
-from .conftest import hook_count
+from .conftest import assert_same_state, model_state
 
 
 @pytest.fixture(autouse=True)
@@ -124,13 +124,6 @@ def test_layers_inverted_together_are_the_layers_inverted_alone_and_the_errors_a
     assert both.table().rows[0][0] == "c1"
 
 
-def _state(model: nn.Module) -> dict:
-    return {"hooks": hook_count(model), "modes": [m.training for m in model.modules()],
-            "grads": [p.requires_grad for p in model.parameters()],
-            "weights": {k: v.clone() for k, v in model.state_dict().items()},
-            "grad": [p.grad is None for p in model.parameters()]}
-
-
 class Fails(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -146,19 +139,15 @@ class Fails(nn.Module):
 def test_the_model_comes_back_as_it_went_in_also_when_it_raises():
     model = small().train()
     model[0].weight.requires_grad_(False)
-    before = _state(model)
+    before = model_state(model)
     invert(model, IMGS, ["c1", "fc6"], steps=3)
-    assert _state(model)["hooks"] == before["hooks"]
-    after = _state(model)
-    assert after["modes"] == before["modes"] and after["grads"] == before["grads"] and after["grad"] == before["grad"]
-    assert all(torch.equal(before["weights"][k], after["weights"][k]) for k in before["weights"])
+    assert_same_state(before, model_state(model))
     failing = nn.Sequential(nn.Conv2d(1, 2, 3), Fails(), nn.ReLU()).train()
     failing.vizlib_layers = name_layers(failing)
-    before = _state(failing)
+    before = model_state(failing)
     with pytest.raises(RuntimeError, match="boom"):
         invert(failing, IMGS, "2", steps=10)
-    after = _state(failing)
-    assert after["hooks"] == before["hooks"] and after["modes"] == before["modes"] and after["grads"] == before["grads"]
+    assert_same_state(before, model_state(failing))
 
 
 def test_a_model_used_once_is_freed():

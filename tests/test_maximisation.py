@@ -24,7 +24,7 @@ from vizlib.methods import maximisation as M
 from vizlib.methods.maximisation import maximise, objective_site, transform_amounts
 from vizlib.models import alexnet_fmnist
 
-from .conftest import hook_count
+from .conftest import assert_same_state, model_state
 
 
 @pytest.fixture(autouse=True)
@@ -158,19 +158,6 @@ def test_compare_regularisers_shares_the_start_and_the_reference():
     assert torch.equal(out["none"].start_activation, out["l2"].start_activation)
 
 
-def _state(model: nn.Module) -> dict:
-    return {"hooks": hook_count(model), "modes": [m.training for m in model.modules()],
-            "grads": [p.requires_grad for p in model.parameters()],
-            "weights": {k: v.clone() for k, v in model.state_dict().items()},
-            "has_grad": [p.grad is None for p in model.parameters()]}
-
-
-def _same(a: dict, b: dict) -> None:
-    assert a["hooks"] == b["hooks"] and a["modes"] == b["modes"] and a["grads"] == b["grads"]
-    assert a["has_grad"] == b["has_grad"]
-    assert all(torch.equal(a["weights"][k], b["weights"][k]) for k in a["weights"])
-
-
 class Fails(nn.Module):
     """Raises on its third call: a failure in the middle of the optimisation."""
 
@@ -188,15 +175,15 @@ class Fails(nn.Module):
 def test_the_model_comes_back_as_it_went_in_also_when_it_raises():
     model = alexnet_fmnist(seed=0).train()
     model.features[0].weight.requires_grad_(False)
-    before = _state(model)
+    before = model_state(model)
     maximise(model, "c2", [0, 1], size=64, steps=2, regulariser=("fourier", "transforms"), check_every=0)
-    _same(before, _state(model))
+    assert_same_state(before, model_state(model))
     failing = nn.Sequential(nn.Conv2d(1, 2, 3), Fails(), nn.ReLU(), nn.Conv2d(2, 2, 3)).train()
     failing.vizlib_layers = name_layers(failing)
-    before = _state(failing)
+    before = model_state(failing)
     with pytest.raises(RuntimeError, match="boom"):
         maximise(failing, "3", 0, size=(1, 9, 9), steps=5, check_every=0)
-    _same(before, _state(failing))
+    assert_same_state(before, model_state(failing))
 
 
 def test_a_model_used_once_is_freed():
@@ -232,7 +219,7 @@ BAD = [
 @pytest.mark.parametrize("kwargs,exc,words", BAD, ids=[f"bad{i}" for i in range(len(BAD))])
 def test_bad_input_is_refused_before_any_forward_pass(kwargs, exc, words):
     model = alexnet_fmnist(seed=0).eval()
-    before = _state(model)
+    before = model_state(model)
     passes = []
     handle = torch.nn.modules.module.register_module_forward_hook(
         lambda m, i, o: passes.append(1) if isinstance(o, torch.Tensor) and o.device.type != "meta" else None)
@@ -245,7 +232,7 @@ def test_bad_input_is_refused_before_any_forward_pass(kwargs, exc, words):
     for w in words:
         assert w in str(info.value), str(info.value)
     assert passes == []
-    _same(before, _state(model))
+    assert_same_state(before, model_state(model))
 
 
 def test_a_reference_of_another_layer_is_refused():

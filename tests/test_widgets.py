@@ -15,18 +15,6 @@ import pytest
 from vizlib.chapters.widgets import BUSY, Explorer, capture, explorer, show_figure
 
 
-@pytest.fixture
-def shell():
-    """An IPython shell that renders figures as PNG (as the inline backend does in a kernel)."""
-    from IPython.core.interactiveshell import InteractiveShell
-    from IPython.core.pylabtools import select_figure_formats
-
-    sh = InteractiveShell.instance()
-    select_figure_formats(sh, {"png"})
-    yield sh
-    InteractiveShell.clear_instance()
-
-
 def test_first_state_and_every_change_land_in_the_output_and_nowhere_else(shell, capsys):
     from IPython.display import display
 
