@@ -44,7 +44,6 @@ from .models.bundled import load_snapshots
 from .models.model_sets import choose_model_set, describe_model_set, load
 from .models.nets import alexnet, vgg16, zfnet
 from .models.training import evaluate, filter_rms, train
-from .models.ablation import ablation_net
 
 # methods: one module per paper method
 from .methods.architecture import summary
@@ -76,7 +75,7 @@ __all__ = [
     "DatasetUnavailable", "WeightsUnavailable", "NoPositiveActivation",
     # models
     "load", "choose_model_set", "describe_model_set", "alexnet", "zfnet", "vgg16",
-    "train", "evaluate", "filter_rms", "load_snapshots", "ablation_net",
+    "train", "evaluate", "filter_rms", "load_snapshots",
     # methods
     "summary",
     "receptive_field", "receptive_fields", "unit_box", "empirical_receptive_field",
