@@ -16,7 +16,6 @@ from vizlib.methods import embedding as E  # noqa: E402
 
 from .conftest import hook_count  # noqa: E402
 from .test_embedding import agreement_of_a_small_space, regions_of_a_small_space  # noqa: E402
-from .test_widgets import shell  # noqa: E402, F401 (fixture: figures as PNG)
 
 
 def test_class_agreement_table_and_claims():

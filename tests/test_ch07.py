@@ -16,7 +16,6 @@ from vizlib.methods.denet import DeNet, class_correlation
 from vizlib.models.bundled_nets import alexnet_fmnist, zfnet_fmnist
 
 from .test_denet import TOL, fake_fmnist_net
-from .test_widgets import shell  # noqa: F401 (fixture: figures as PNG)
 
 
 @pytest.fixture(scope="module")
