@@ -124,6 +124,12 @@ def test_filter_and_accuracy_claims():
     zf, vgg = ch.accuracy_claims(acc)
     assert (zf.verdict, vgg.verdict) == ("supported", "not supported here")
     assert zf.measured == "zfnet=0.9071, alexnet=0.8944, zfnet_sample=—, alexnet_sample=0.9100"
+    same = {a: ch.Accuracy(x.recorded, x.recorded_on, x.live, x.live_on, "10 epochs") for a, x in acc.items()}
+    assert ch.accuracy_claims(same)[0].verdict == "supported"
+    apart = {**same, "alexnet": ch.Accuracy(0.8944, "x", 0.91, "y", "20 epochs, c1 smoothness 0.1")}
+    zf = ch.accuracy_claims(apart)[0]
+    assert zf.verdict == "not testable here"
+    assert zf.measured.endswith("(trained differently: ZFNet 10 epochs; AlexNet 20 epochs, c1 smoothness 0.1)")
     none = {k: ch.Accuracy(None, "no accuracy travels with these weights", None, "") for k in acc}
     assert all(c.verdict == "not testable here" and "no accuracy travels" in c.measured
                for c in ch.accuracy_claims(none))
@@ -133,6 +139,19 @@ def test_filter_and_accuracy_claims():
     assert ch.renorm_claim({}, "no checkpoints").verdict == "not testable here"
     assert ch.verdict_counts([c, r]) == {v: sum(x.verdict == v for x in (c, r))
                                          for v in ("supported", "not supported here", "not testable here")}
+
+
+def test_training_recipe_reads_the_record():
+    import json
+
+    from vizlib.models.training import CHECKPOINT_DIR
+
+    record = json.loads((CHECKPOINT_DIR / "zfnet_fmnist.json").read_text())
+    words = ch.training_recipe(record)
+    c = record["config"]
+    assert words.startswith(f"{c['epochs']} epochs, lr {c['lr']:g}") and ("renormalised" in words) == c["renorm"]
+    assert ("c1 smoothness" in words) == bool(c.get("first_layer_smooth"))
+    assert ch.training_recipe({}) == "" and ch.net_accuracy(bundled_net("alexnet")).recipe == ""
 
 
 def test_figures_and_explorer(shell):

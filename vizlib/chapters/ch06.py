@@ -69,6 +69,7 @@ __all__ = [
     "bands_table",
     "Accuracy",
     "net_accuracy",
+    "training_recipe",
     "accuracy_table",
     "sparsity_claims",
     "background_claims",
@@ -301,6 +302,8 @@ class Accuracy:
         recorded_on: what it was measured on.
         live: accuracy measured now on ``live_on``, or ``None``.
         live_on: the data of the live measurement.
+        recipe: how the weights were trained, in words, from their training
+            record (:func:`training_recipe`); empty when no record travels with them.
 
     Example:
         >>> import vizlib as vl
@@ -313,6 +316,7 @@ class Accuracy:
     recorded_on: str
     live: float | None
     live_on: str
+    recipe: str = ""
 
 
 def net_accuracy(net: Any, data: Any = None) -> Accuracy:
@@ -345,7 +349,34 @@ def net_accuracy(net: Any, data: Any = None) -> Accuracy:
 
         ev = evaluate(net.model, data, transform)
         live, live_on = ev.accuracy, f"{ev.total} images: {data.source}"
-    return Accuracy(recorded, recorded_on, live, live_on)
+    return Accuracy(recorded, recorded_on, live, live_on, training_recipe(record))
+
+
+def training_recipe(record: Mapping[str, Any]) -> str:
+    """A bundled training record's recipe in words: what two nets must share to be "trained the same way".
+
+    The epochs, learning rate and its annealing, weight decay, dropout, renormalisation and the
+    first-layer penalties (not the seed, the snapshots or the classes); empty without a record.
+
+    Example:
+        >>> training_recipe({"config": {"epochs": 20, "lr": 0.01, "lr_factor": 0.1, "anneal_at": [12, 16],
+        ...                  "weight_decay": 5e-4, "dropout": 0.0, "renorm": True, "first_layer_smooth": 0.1}})
+        '20 epochs, lr 0.01 ×0.1 after epochs 12, 16, weight decay 0.0005, dropout 0, renormalised, c1 smoothness 0.1'
+    """
+    c = (record or {}).get("config") or {}
+    if not c:
+        return ""
+    anneal = c.get("anneal_at") or []
+    when = f"after epochs {', '.join(str(e) for e in anneal)}" if anneal else "on plateaus"
+    parts = [f"{c.get('epochs')} epochs", f"lr {c.get('lr'):g} ×{c.get('lr_factor'):g} {when}",
+             f"weight decay {c.get('weight_decay', 0):g}",
+             f"dropout {c['dropout']:g}" if c.get("dropout") is not None else "dropout as built",
+             "renormalised" if c.get("renorm", True) else "not renormalised"]
+    if c.get("first_layer_decay"):
+        parts.append(f"c1 decay {c['first_layer_decay']:g}")
+    if c.get("first_layer_smooth"):
+        parts.append(f"c1 smoothness {c['first_layer_smooth']:g}")
+    return ", ".join(parts)
 
 
 def accuracy_table(acc: Mapping[str, Accuracy], names: Mapping[str, str] = NET_LABELS) -> Table:
@@ -355,8 +386,9 @@ def accuracy_table(acc: Mapping[str, Accuracy], names: Mapping[str, str] = NET_L
         >>> len(accuracy_table({"alexnet": Accuracy(0.89, "10000 test images", None, "")}))
         1
     """
-    return Table(["network", "recorded", "recorded on", "measured now", "measured on"],
-                 [[names.get(a, a), x.recorded, x.recorded_on, x.live, x.live_on] for a, x in acc.items()],
+    return Table(["network", "recorded", "recorded on", "measured now", "measured on", "trained"],
+                 [[names.get(a, a), x.recorded, x.recorded_on, x.live, x.live_on, x.recipe or "—"]
+                  for a, x in acc.items()],
                  "Accuracy: as recorded with the weights, and measured now")
 
 
@@ -490,11 +522,19 @@ def accuracy_claims(acc: Mapping[str, Accuracy]) -> list[Claim]:
         ...        "vgg16": Accuracy(0.90, "", None, "")}
         >>> [c.verdict for c in accuracy_claims(acc)]
         ['supported', 'supported']
+        >>> acc["zfnet"] = Accuracy(0.91, "", None, "", "10 epochs")
+        >>> acc["alexnet"] = Accuracy(0.89, "", None, "", "20 epochs")
+        >>> accuracy_claims(acc)[0].verdict                      # two recipes: not a test of the design
+        'not testable here'
     """
     rec = {a: acc[a].recorded if a in acc else None for a in ("zfnet", "alexnet", "vgg16")}
     live = {f"{a}_sample": acc[a].live if a in acc else None for a in ("zfnet", "alexnet")}
     why = next((x.recorded_on for x in acc.values() if x.recorded is None), "")
     text, v = _measured({"zfnet": rec["zfnet"], "alexnet": rec["alexnet"], **live}, ("zfnet", "alexnet"), why)
+    recipes = {a: acc[a].recipe for a in ("zfnet", "alexnet") if a in acc and acc[a].recipe}
+    if v is not None and len(recipes) == 2 and len(set(recipes.values())) == 2:
+        text += f" (trained differently: ZFNet {recipes['zfnet']}; AlexNet {recipes['alexnet']})"
+        v = None
     zf = Claim.judge("Zeiler §5.1; Vashishth §6.2", "ZFNet is more accurate than AlexNet trained the same way", text,
                      None if v is None else v["zfnet"] > v["alexnet"])
     text, v = _measured({"vgg16": rec["vgg16"], "alexnet": rec["alexnet"]}, why=why)

@@ -35,6 +35,7 @@ from torch import nn
 
 from ..core.errors import ArgumentError
 from ..core.images import _unwrap, first_conv
+from ..core.spectra import radial_frequency
 from ..core.layers import resolve_layer
 from .sparsity import Sparsity, conv_layers
 
@@ -89,9 +90,7 @@ def _power_spectra(net: Any, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     if size < max(w.shape[-2:]):
         raise ValueError(f"size {size} is smaller than the {w.shape[-1]}×{w.shape[-2]} filters")
     power = torch.fft.fft2(w, s=(size, size)).abs().pow(2).sum(1)
-    fy = torch.fft.fftfreq(size, dtype=torch.float64).view(-1, 1)
-    fx = torch.fft.fftfreq(size, dtype=torch.float64).view(1, -1)
-    return power, (fy**2 + fx**2).sqrt()
+    return power, radial_frequency(size)
 
 
 @dataclass

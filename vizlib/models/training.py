@@ -56,6 +56,7 @@ from ..core.errors import DatasetUnavailable
 from ..core.device import device as best_device
 from ..core.device import cpu_name, resolve_device
 from ..core.hooks import preserved
+from ..core.spectra import high_frequency_energy
 
 from ..core.errors import CheckpointError
 
@@ -71,6 +72,8 @@ __all__ = [
     "epoch_seed",
     "on_black",
     "renormalize_filters",
+    "SMOOTH_CUTOFF",
+    "smooth_penalty",
     "filter_rms",
     "pixel_stats",
     "train",
@@ -244,9 +247,29 @@ def filter_rms(model: nn.Module) -> dict[str, torch.Tensor]:
         >>> from vizlib.models import alexnet_fmnist
         >>> rms = filter_rms(alexnet_fmnist(seed=0))
         >>> sorted(rms)[0], tuple(rms["features.0"].shape)
-        ('features.0', (32,))
+        ('features.0', (24,))
     """
     return {path: conv.weight.detach().pow(2).mean(dim=(1, 2, 3)).sqrt() for path, conv in _convs(model)}
+
+
+#: The cut-off (cycles per input pixel) above which ``TrainConfig.first_layer_smooth`` penalises
+#: first-layer energy: the Nyquist frequency of a stride-2 sampling, and the cut-off the book measures.
+SMOOTH_CUTOFF = 0.25
+
+
+def smooth_penalty(weight: torch.Tensor, strength: float) -> torch.Tensor:
+    """``strength / 2`` times the filters' energy above :data:`SMOOTH_CUTOFF` (the ``first_layer_smooth`` term).
+
+    Its gradient is ``strength`` times the filters' high-frequency part: the
+    weight decay of SGD, applied only to what lies above the cut-off.
+
+    Example:
+        >>> w = torch.zeros(1, 1, 7, 7); w[0, 0, ::2, ::2] = 1.0            # a grid of dots: high frequencies
+        >>> blob = torch.ones(1, 1, 7, 7)
+        >>> bool(smooth_penalty(w, 1.0) > smooth_penalty(blob, 1.0) * 16 / 49)
+        True
+    """
+    return 0.5 * strength * high_frequency_energy(weight, SMOOTH_CUTOFF, 32)
 
 
 @torch.no_grad()
@@ -318,6 +341,16 @@ class TrainConfig:
             when the validation loss plateaus (``patience``, ``plateau``).
         first_layer_decay: an extra L2 penalty on the first convolution's
             weights only (0: none beyond ``weight_decay``).
+        first_layer_smooth: an L2 penalty on the first convolution's
+            high-frequency energy: ``first_layer_smooth / 2`` times the energy of
+            its filters above :data:`SMOOTH_CUTOFF` cycles/px (spectra zero-padded to
+            32 × 32, :func:`vizlib.core.spectra.high_frequency_energy`) is added to the
+            loss (0: none). A weight decay in the frequency domain: a stride-2
+            first layer (or stride-1 followed by stride-2 pooling) samples its
+            output every other pixel, so whatever its filters pass above
+            0.25 cycles/px folds back into lower frequencies (aliasing), and a
+            filter whose energy is there shows a checkerboard, not the edge or
+            blob it responds to. The penalty lets the gradient keep what it needs.
         dropout: the probability of every dropout layer while training (``None``:
             as the net was built, 0.5 for the bundled nets).
         channels_last: train in PyTorch's channels-last memory format (the same
@@ -353,6 +386,7 @@ class TrainConfig:
     compose: bool = True
     anneal_at: tuple[int, ...] = ()
     first_layer_decay: float = 0.0
+    first_layer_smooth: float = 0.0
     dropout: float | None = None
     channels_last: bool = False
     classes: tuple[int, ...] = ()
@@ -516,6 +550,7 @@ def train(
     steps_per_epoch = -(-n // config.batch_size)
     first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     first_ids = {id(first.weight)} if first is not None and config.first_layer_decay else set()
+    smooth = first is not None and config.first_layer_smooth > 0
     groups = [{"params": [p for p in model.parameters() if id(p) not in first_ids]}]
     if first_ids:
         groups.append({"params": [first.weight], "weight_decay": config.weight_decay + config.first_layer_decay})
@@ -559,7 +594,10 @@ def train(
                     logits = model(x)
                     loss = F.cross_entropy(logits, y)
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
+                    if smooth:
+                        (loss + smooth_penalty(first.weight, config.first_layer_smooth)).backward()
+                    else:
+                        loss.backward()
                     optimizer.step()
                     if config.renorm:
                         renormed += renormalize_filters(model, config.renorm_radius)
@@ -930,6 +968,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--plain", action="store_true", help="train on the garments as given (no composing)")
     p.add_argument("--anneal-at", default="", help="comma-separated epochs after which to anneal, e.g. 8,11")
     p.add_argument("--first-layer-decay", type=float, default=defaults.first_layer_decay)
+    p.add_argument("--first-layer-smooth", type=float, default=defaults.first_layer_smooth,
+                   help="L2 penalty on the first convolution's energy above 0.25 cycles/px (0: none)")
     p.add_argument("--channels-last", action="store_true", help="train in the channels-last memory format")
     p.add_argument("--classes", default="", help="comma-separated classes to train on only, e.g. 0,1,2,3,4 "
                    "(relabelled in that order; default: all ten)")
@@ -961,7 +1001,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         flip=not args.no_flip, val_size=args.val_size, seed=args.seed,
         snapshots=tuple(int(e) for e in args.snapshots.split(",") if e.strip()), limit=args.limit,
         compose=not args.plain, anneal_at=tuple(int(e) for e in args.anneal_at.split(",") if e.strip()),
-        first_layer_decay=args.first_layer_decay, dropout=args.dropout, channels_last=args.channels_last,
+        first_layer_decay=args.first_layer_decay, first_layer_smooth=args.first_layer_smooth, dropout=args.dropout, channels_last=args.channels_last,
         classes=tuple(int(c) for c in args.classes.split(",") if c.strip()),
     )
     words = list(sys.argv[1:] if argv is None else argv)
