@@ -53,14 +53,16 @@ The first convolution starts small (normal, std :data:`FIRST_LAYER_STD`)
 rather than at He et al.'s scale: whatever of the initial noise no gradient
 removes stays in the filters, and at He's scale that noise was most of what
 the old bundled nets' first-layer filters showed (see the issue behind this
-design, and :func:`vizlib.methods.filters.init_similarity`). The AlexNet- and
-ZFNet-style nets are also trained with a smoothness penalty on the first
-convolution (``TrainConfig.first_layer_smooth``, the records' commands give
-its strength): a layer sampled every other pixel, by its stride (AlexNet) or
-by the pooling after it (ZFNet), folds whatever its filters pass above
-0.25 cycles/px back into lower frequencies, and without the penalty those
-filters kept most of their energy there
-(:func:`vizlib.methods.filters.high_frequency_share`).
+design, and :func:`vizlib.methods.filters.init_similarity`). The AlexNet-style
+net (and its no-renormalisation variant) is also trained with a smoothness
+penalty on the first convolution (``TrainConfig.first_layer_smooth``; its
+record's command gives the strength): a layer sampled every other pixel, by
+its stride (AlexNet) or by the pooling after it (ZFNet), folds whatever its
+filters pass above 0.25 cycles/px back into lower frequencies, and without the
+penalty those filters kept most of their energy there
+(:func:`vizlib.methods.filters.high_frequency_share`). The ZFNet- and
+VGG-16-style checkpoints were trained before the penalty existed (their
+records say how).
 """
 
 from __future__ import annotations
