@@ -119,6 +119,9 @@ def test_filter_and_accuracy_claims():
     assert c.verdict == ("supported" if round(z, 4) > round(a, 4) else "not supported here")
     assert ch.aliasing_claim({"alexnet": 0.3193, "zfnet": 0.2256}).verdict == "supported"
     assert ch.aliasing_claim({"alexnet": 0.3193}).verdict == "not testable here"
+    apart = "trained differently: ZFNet 10 epochs; AlexNet 20 epochs"
+    for claim in (ch.aliasing_claim({"alexnet": 0.3193, "zfnet": 0.2256}, apart), ch.frequency_claim(spectra, apart)):
+        assert claim.verdict == "not testable here" and claim.measured.endswith(f"({apart})")
     acc = {"zfnet": ch.Accuracy(0.9071, "x", None, "y"), "alexnet": ch.Accuracy(0.8944, "x", 0.91, "y"),
            "vgg16": ch.Accuracy(0.8, "x", None, "y")}
     zf, vgg = ch.accuracy_claims(acc)
@@ -139,6 +142,21 @@ def test_filter_and_accuracy_claims():
     assert ch.renorm_claim({}, "no checkpoints").verdict == "not testable here"
     assert ch.verdict_counts([c, r]) == {v: sum(x.verdict == v for x in (c, r))
                                          for v in ("supported", "not supported here", "not testable here")}
+
+
+def test_recipe_difference_reads_the_records():
+    import copy
+
+    from vizlib.models.bundled import load_bundled
+
+    nets = {a: load_bundled(a) for a in ("alexnet", "zfnet")}
+    recipes = {a: ch.training_recipe(n.extra["record"]) for a, n in nets.items()}
+    got = ch.recipe_difference(nets)
+    assert (got == "") == (recipes["alexnet"] == recipes["zfnet"])
+    same = copy.copy(nets["zfnet"])
+    same.extra = {**nets["zfnet"].extra, "record": nets["alexnet"].extra["record"]}
+    assert ch.recipe_difference({"alexnet": nets["alexnet"], "zfnet": same}) == ""
+    assert ch.recipe_difference({"alexnet": nets["alexnet"]}) == ""
 
 
 def test_training_recipe_reads_the_record():

@@ -70,6 +70,7 @@ __all__ = [
     "Accuracy",
     "net_accuracy",
     "training_recipe",
+    "recipe_difference",
     "accuracy_table",
     "sparsity_claims",
     "background_claims",
@@ -476,38 +477,68 @@ def background_claims(energy: Mapping[str, Mapping[str, Any]], clutter: float,
     return out
 
 
-def frequency_claim(spectra: Mapping[str, FilterSpectrum]) -> Claim:
+def recipe_difference(nets: Mapping[str, Any], archs: Sequence[str] = ("zfnet", "alexnet")) -> str:
+    """Empty when the nets ``archs`` were trained the same way (or no record says how); else the two recipes.
+
+    Zeiler's comparisons of AlexNet with ZFNet credit the difference to the design (filter size and
+    stride); for the Bundled set that holds only when one recipe trained both. The records
+    (:func:`training_recipe`) decide; nets without records (ImageNet, Random) are not compared.
+
+    Example:
+        >>> import vizlib as vl
+        >>> recipe_difference({a: vl.load(a, "random") for a in ("zfnet", "alexnet")})
+        ''
+    """
+    recipes = {a: training_recipe((getattr(nets[a], "extra", {}) or {}).get("record") or {})
+               for a in archs if a in nets}
+    recipes = {a: r for a, r in recipes.items() if r}
+    if len(recipes) < 2 or len(set(recipes.values())) == 1:
+        return ""
+    return "trained differently: " + "; ".join(f"{ARCH_NAMES.get(a, a)} {r}" for a, r in recipes.items())
+
+
+def _unless(text: str, v: dict[str, float] | None, differently: str) -> tuple[str, dict[str, float] | None]:
+    """A comparison's numbers, made untestable when the two nets were trained differently."""
+    if v is not None and differently:
+        return f"{text} ({differently})", None
+    return text, v
+
+
+def frequency_claim(spectra: Mapping[str, FilterSpectrum], differently: str = "") -> Claim:
     """Zeiler §4.1: AlexNet's first layer covers the mid frequencies less than ZFNet's (arch -> spectrum).
 
     Example:
         >>> frequency_claim({}).verdict
         'not testable here'
     """
-    text, v = _measured({a: spectra[a].bands["mid"] if a in spectra else None for a in ("zfnet", "alexnet")})
+    text, v = _unless(*_measured({a: spectra[a].bands["mid"] if a in spectra else None for a in ("zfnet", "alexnet")}),
+                      differently)
     return Claim.judge("Zeiler §4.1", "AlexNet's first layer covers the mid frequencies less than ZFNet's", text,
                        None if v is None else v["zfnet"] > v["alexnet"])
 
 
-def dead_filter_claim(dead: Mapping[str, Any]) -> Claim:
+def dead_filter_claim(dead: Mapping[str, Any], differently: str = "") -> Claim:
     """Zeiler Fig. 6 (b, c): ZFNet has a smaller share of dead first-layer filters (arch -> DeadFilters).
 
     Example:
         >>> dead_filter_claim({}).verdict
         'not testable here'
     """
-    text, v = _measured({a: dead[a].share if a in dead else None for a in ("zfnet", "alexnet")})
+    text, v = _unless(*_measured({a: dead[a].share if a in dead else None for a in ("zfnet", "alexnet")}), differently)
     return Claim.judge("Zeiler Fig. 6 (b, c)", "ZFNet has fewer dead first-layer features than AlexNet", text,
                        None if v is None else v["zfnet"] < v["alexnet"])
 
 
-def aliasing_claim(grid: Mapping[str, float | None]) -> Claim:
+def aliasing_claim(grid: Mapping[str, float | None], differently: str = "") -> Claim:
     """Zeiler §4.1, Fig. 6 (d, e): AlexNet's c2 projections show a stronger stride grid (arch -> grid contrast).
 
     Example:
         >>> aliasing_claim({"alexnet": 0.32, "zfnet": 0.23}).verdict
         'supported'
+        >>> aliasing_claim({"alexnet": 0.32, "zfnet": 0.23}, "trained differently: ...").verdict
+        'not testable here'
     """
-    text, v = _measured({a: grid.get(a) for a in ("alexnet", "zfnet")})
+    text, v = _unless(*_measured({a: grid.get(a) for a in ("alexnet", "zfnet")}), differently)
     return Claim.judge("Zeiler §4.1, Fig. 6 (d, e)",
                        "AlexNet's layer-2 projections show a stride grid; ZFNet's less so", text,
                        None if v is None else v["alexnet"] > v["zfnet"])
@@ -532,9 +563,9 @@ def accuracy_claims(acc: Mapping[str, Accuracy]) -> list[Claim]:
     why = next((x.recorded_on for x in acc.values() if x.recorded is None), "")
     text, v = _measured({"zfnet": rec["zfnet"], "alexnet": rec["alexnet"], **live}, ("zfnet", "alexnet"), why)
     recipes = {a: acc[a].recipe for a in ("zfnet", "alexnet") if a in acc and acc[a].recipe}
-    if v is not None and len(recipes) == 2 and len(set(recipes.values())) == 2:
-        text += f" (trained differently: ZFNet {recipes['zfnet']}; AlexNet {recipes['alexnet']})"
-        v = None
+    differently = ("trained differently: " + "; ".join(f"{ARCH_NAMES.get(a, a)} {r}" for a, r in recipes.items())
+                   if len(recipes) == 2 and len(set(recipes.values())) == 2 else "")
+    text, v = _unless(text, v, differently)
     zf = Claim.judge("Zeiler §5.1; Vashishth §6.2", "ZFNet is more accurate than AlexNet trained the same way", text,
                      None if v is None else v["zfnet"] > v["alexnet"])
     text, v = _measured({"vgg16": rec["vgg16"], "alexnet": rec["alexnet"]}, why=why)
