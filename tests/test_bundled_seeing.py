@@ -37,8 +37,10 @@ def test_every_net_and_the_variant_is_measured(seeing):
 NOT_YET = pytest.mark.xfail(strict=True, reason="issue 14: not reached by the committed nets (see the closing note)")
 
 
-@NOT_YET  # measured: median share 0.772 (AlexNet-style), 0.875 (ZFNet-style); their c1 filters are sharp line detectors
-@pytest.mark.parametrize("arch", ["alexnet", "zfnet"])
+@pytest.mark.parametrize("arch", [
+    "alexnet",  # measured: 0.129 with the smoothness penalty (0.772 before it)
+    pytest.param("zfnet", marks=NOT_YET),  # measured: 0.875; not yet retrained with the penalty
+])
 def test_first_layer_filters_keep_little_high_frequency_energy(seeing, arch):
     assert seeing[(arch, None)].high.median <= BARS["high_frequency"]
 
@@ -65,7 +67,7 @@ def test_occluding_the_garment_costs_the_true_class(seeing, arch):
     assert o.median_drop >= BARS["occlusion_drop"]
 
 
-@NOT_YET  # measured: 0.70 (AlexNet-style), 0.72 (ZFNet-style), 0.76 (VGG-16-style) of the 50 images
+@NOT_YET  # measured: 0.68 (AlexNet-style), 0.72 (ZFNet-style), 0.76 (VGG-16-style) of the 50 images
 @pytest.mark.parametrize("arch", NETS)
 def test_the_most_damaging_positions_lie_on_the_garment(seeing, arch):
     assert seeing[(arch, None)].occlusion.centred >= BARS["occlusion_on_object"]
@@ -85,7 +87,7 @@ def test_accuracy_is_recorded_on_the_composed_test_set(arch):
     assert r["plain_test_accuracy"] is not None and r["test_correct"] == round(r["test_accuracy"] * 10_000)
 
 
-@NOT_YET  # measured: 83.09 % (AlexNet-style), 82.68 % (ZFNet-style), 84.11 % (VGG-16-style), 10 epochs each
+@NOT_YET  # measured: 83.93 % (AlexNet-style, 20 epochs), 82.68 % (ZFNet-style), 84.11 % (VGG-16-style), 10 epochs
 @pytest.mark.parametrize("arch", NETS)
 def test_accuracy_on_the_composed_test_set(arch):
     assert bundled_record(arch)["test_accuracy"] >= BARS["accuracy"]

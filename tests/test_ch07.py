@@ -66,6 +66,9 @@ def test_tables_claims_and_figures(fmnist_pair):
     assert len(ch.compare_nets_table(results)) == 2
     claims = ch.denet_claims(results, pair=("AlexNet", "ZFNet"))
     assert len(claims) == 5 and len(ch.claims_table(claims)) == 5
+    apart = ch.denet_claims(results, pair=("AlexNet", "ZFNet"), differently="trained differently: ZFNet a; AlexNet b")
+    assert apart[4].verdict == "not testable here" and apart[4].measured.endswith("(trained differently: ZFNet a; AlexNet b)")
+    assert [c.verdict for c in apart[:4]] == [c.verdict for c in claims[:4]]
     assert all(c.verdict in VERDICTS for c in claims)
     filled = [dataclasses.replace(r, mask=torch.ones_like(r.mask)) for r in res]  # objects that fill the image
     assert not any(r.measurable for r in filled)

@@ -37,6 +37,7 @@ from ..core.tables import Table
 from ..methods.deconvnet import normalize_projection
 from ..methods.filters import FilterRMS, FilterSpectrum, first_layer_filters
 from ..methods import filters
+from .claims import differing_recipes, recipe_difference, training_recipe, unless_same_recipe as _unless
 from ..methods.reconstruction import SideBySide, energy_by_stage, side_by_side, whole_layer
 from ..methods.sparsity import Sparsity, is_pool
 from ..models.nets import ARCHITECTURES
@@ -353,32 +354,6 @@ def net_accuracy(net: Any, data: Any = None) -> Accuracy:
     return Accuracy(recorded, recorded_on, live, live_on, training_recipe(record))
 
 
-def training_recipe(record: Mapping[str, Any]) -> str:
-    """A bundled training record's recipe in words: what two nets must share to be "trained the same way".
-
-    The epochs, learning rate and its annealing, weight decay, dropout, renormalisation and the
-    first-layer penalties (not the seed, the snapshots or the classes); empty without a record.
-
-    Example:
-        >>> training_recipe({"config": {"epochs": 20, "lr": 0.01, "lr_factor": 0.1, "anneal_at": [12, 16],
-        ...                  "weight_decay": 5e-4, "dropout": 0.0, "renorm": True, "first_layer_smooth": 0.1}})
-        '20 epochs, lr 0.01 ×0.1 after epochs 12, 16, weight decay 0.0005, dropout 0, renormalised, c1 smoothness 0.1'
-    """
-    c = (record or {}).get("config") or {}
-    if not c:
-        return ""
-    anneal = c.get("anneal_at") or []
-    when = f"after epochs {', '.join(str(e) for e in anneal)}" if anneal else "on plateaus"
-    parts = [f"{c.get('epochs')} epochs", f"lr {c.get('lr'):g} ×{c.get('lr_factor'):g} {when}",
-             f"weight decay {c.get('weight_decay', 0):g}",
-             f"dropout {c['dropout']:g}" if c.get("dropout") is not None else "dropout as built",
-             "renormalised" if c.get("renorm", True) else "not renormalised"]
-    if c.get("first_layer_decay"):
-        parts.append(f"c1 decay {c['first_layer_decay']:g}")
-    if c.get("first_layer_smooth"):
-        parts.append(f"c1 smoothness {c['first_layer_smooth']:g}")
-    return ", ".join(parts)
-
 
 def accuracy_table(acc: Mapping[str, Accuracy], names: Mapping[str, str] = NET_LABELS) -> Table:
     """Recorded and live accuracy per network (arch -> :class:`Accuracy`), named by ``names`` (:func:`labels`).
@@ -477,33 +452,6 @@ def background_claims(energy: Mapping[str, Mapping[str, Any]], clutter: float,
     return out
 
 
-def recipe_difference(nets: Mapping[str, Any], archs: Sequence[str] = ("zfnet", "alexnet")) -> str:
-    """Empty when the nets ``archs`` were trained the same way (or no record says how); else the two recipes.
-
-    Zeiler's comparisons of AlexNet with ZFNet credit the difference to the design (filter size and
-    stride); for the Bundled set that holds only when one recipe trained both. The records
-    (:func:`training_recipe`) decide; nets without records (ImageNet, Random) are not compared.
-
-    Example:
-        >>> import vizlib as vl
-        >>> recipe_difference({a: vl.load(a, "random") for a in ("zfnet", "alexnet")})
-        ''
-    """
-    recipes = {a: training_recipe((getattr(nets[a], "extra", {}) or {}).get("record") or {})
-               for a in archs if a in nets}
-    recipes = {a: r for a, r in recipes.items() if r}
-    if len(recipes) < 2 or len(set(recipes.values())) == 1:
-        return ""
-    return "trained differently: " + "; ".join(f"{ARCH_NAMES.get(a, a)} {r}" for a, r in recipes.items())
-
-
-def _unless(text: str, v: dict[str, float] | None, differently: str) -> tuple[str, dict[str, float] | None]:
-    """A comparison's numbers, made untestable when the two nets were trained differently."""
-    if v is not None and differently:
-        return f"{text} ({differently})", None
-    return text, v
-
-
 def frequency_claim(spectra: Mapping[str, FilterSpectrum], differently: str = "") -> Claim:
     """Zeiler §4.1: AlexNet's first layer covers the mid frequencies less than ZFNet's (arch -> spectrum).
 
@@ -563,9 +511,7 @@ def accuracy_claims(acc: Mapping[str, Accuracy]) -> list[Claim]:
     why = next((x.recorded_on for x in acc.values() if x.recorded is None), "")
     text, v = _measured({"zfnet": rec["zfnet"], "alexnet": rec["alexnet"], **live}, ("zfnet", "alexnet"), why)
     recipes = {a: acc[a].recipe for a in ("zfnet", "alexnet") if a in acc and acc[a].recipe}
-    differently = ("trained differently: " + "; ".join(f"{ARCH_NAMES.get(a, a)} {r}" for a, r in recipes.items())
-                   if len(recipes) == 2 and len(set(recipes.values())) == 2 else "")
-    text, v = _unless(text, v, differently)
+    text, v = _unless(text, v, differing_recipes(recipes))
     zf = Claim.judge("Zeiler §5.1; Vashishth §6.2", "ZFNet is more accurate than AlexNet trained the same way", text,
                      None if v is None else v["zfnet"] > v["alexnet"])
     text, v = _measured({"vgg16": rec["vgg16"], "alexnet": rec["alexnet"]}, why=why)

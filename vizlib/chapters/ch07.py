@@ -34,7 +34,7 @@ from ..core.measures import energy_inside
 from ..core.tables import Table
 from ..methods.deconvnet import normalize_projection
 from ..methods.denet import TOPS, DeNet, class_correlation, class_correlations, grid_share
-from .claims import Claim, claims_table
+from .claims import Claim, claims_table, recipe_difference
 from .legibility import PAGE_INCHES
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "option_variants",
     "options_table",
     "denet_claims",
+    "recipe_difference",
     "claims_table",
     "plot_denet_rows",
     "plot_top_classes",
@@ -367,7 +368,8 @@ def options_table(denet: DeNet, results: Sequence[Explained]) -> Table:
 # --------------------------------------------------------------------------- the paper's claims
 
 
-def denet_claims(results: dict[str, Sequence[Explained]], pair: tuple[str, str] | None = None) -> list[Claim]:
+def denet_claims(results: dict[str, Sequence[Explained]], pair: tuple[str, str] | None = None,
+                 differently: str = "") -> list[Claim]:
     """Vashishth's claims about DeNet beside what was measured, each verdict from the numbers it prints.
 
     * §7, per network: DeNet shows what makes the image belong to *a
@@ -389,6 +391,9 @@ def denet_claims(results: dict[str, Sequence[Explained]], pair: tuple[str, str] 
     Args:
         results: network label -> :func:`explain_images` results.
         pair: the labels of the AlexNet- and ZFNet-style networks.
+        differently: why the pair cannot be compared (from
+            :func:`~vizlib.chapters.claims.recipe_difference`: the two were trained
+            differently); the block-artifact verdict is then *not testable here*.
 
     Returns:
         A list of :class:`~vizlib.chapters.claims.Claim` (show them with :func:`claims_table`).
@@ -425,11 +430,13 @@ def denet_claims(results: dict[str, Sequence[Explained]], pair: tuple[str, str] 
         ga = round(_median(_grid(x, period) for x in results[alex]), 3)
         gz = round(_median(_grid(x, period) for x in results[zf]), 3)
         sa, sz = ("—" if math.isnan(g) else f"{g:.3f}" for g in (ga, gz))
+        testable = not (math.isnan(ga) or math.isnan(gz) or differently)
         claims.append(Claim.judge(
             "Vashishth §7, Fig. 12", "block artifacts in AlexNet's DeNet images, not in ZFNet's",
             f"share of the image in a grid of period {period} (AlexNet's first stride; ZFNet's is "
-            f"{results[zf][0].period}), medians: {alex} {sa}, {zf} {sz}; supported: {alex}'s above {zf}'s",
-            None if math.isnan(ga) or math.isnan(gz) else ga > gz))
+            f"{results[zf][0].period}), medians: {alex} {sa}, {zf} {sz}; supported: {alex}'s above {zf}'s"
+            + (f" ({differently})" if differently else ""),
+            ga > gz if testable else None))
     return claims
 
 

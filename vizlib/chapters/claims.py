@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
+from ..core.net import ARCH_NAMES
 from ..core.tables import Table
 
-__all__ = ["SUPPORTED", "NOT_SUPPORTED", "NOT_TESTABLE", "VERDICTS", "Claim", "claims_table", "number"]
+__all__ = ["SUPPORTED", "NOT_SUPPORTED", "NOT_TESTABLE", "VERDICTS", "Claim", "claims_table", "number",
+           "training_recipe", "recipe_difference", "differing_recipes", "unless_same_recipe"]
 
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported here"
@@ -92,3 +94,80 @@ def claims_table(claims: Sequence[Claim], title: str = "The papers' claims again
     """
     return Table(["source", "claim", "measured", "verdict"], [[c.source, c.claim, c.measured, c.verdict] for c in claims],
                  title)
+
+
+def training_recipe(record: Mapping[str, Any]) -> str:
+    """A bundled training record's recipe in words: what two nets must share to be "trained the same way".
+
+    The epochs, learning rate and its annealing, weight decay, dropout, renormalisation and the
+    first-layer penalties (not the seed, the snapshots or the classes); empty without a record.
+
+    Example:
+        >>> training_recipe({"config": {"epochs": 20, "lr": 0.01, "lr_factor": 0.1, "anneal_at": [12, 16],
+        ...                  "weight_decay": 5e-4, "dropout": 0.0, "renorm": True, "first_layer_smooth": 0.1}})
+        '20 epochs, lr 0.01 ×0.1 after epochs 12, 16, weight decay 0.0005, dropout 0, renormalised, c1 smoothness 0.1'
+    """
+    c = (record or {}).get("config") or {}
+    if not c:
+        return ""
+    anneal = c.get("anneal_at") or []
+    when = f"after epochs {', '.join(str(e) for e in anneal)}" if anneal else "on plateaus"
+    parts = [f"{c.get('epochs')} epochs", f"lr {c.get('lr'):g} ×{c.get('lr_factor'):g} {when}",
+             f"weight decay {c.get('weight_decay', 0):g}",
+             f"dropout {c['dropout']:g}" if c.get("dropout") is not None else "dropout as built",
+             "renormalised" if c.get("renorm", True) else "not renormalised"]
+    if c.get("first_layer_decay"):
+        parts.append(f"c1 decay {c['first_layer_decay']:g}")
+    if c.get("first_layer_smooth"):
+        parts.append(f"c1 smoothness {c['first_layer_smooth']:g}")
+    return ", ".join(parts)
+
+
+def recipe_difference(nets: Mapping[str, Any], archs: Sequence[str] = ("zfnet", "alexnet")) -> str:
+    """Empty when the nets ``archs`` were trained the same way (or no record says how); else the two recipes.
+
+    Zeiler's comparisons of AlexNet with ZFNet credit the difference to the design (filter size and
+    stride); for the Bundled set that holds only when one recipe trained both. The records
+    (:func:`training_recipe`) decide; nets without records (ImageNet, Random) are not compared.
+
+    Example:
+        >>> import vizlib as vl
+        >>> recipe_difference({a: vl.load(a, "random") for a in ("zfnet", "alexnet")})
+        ''
+    """
+    recipes = {a: training_recipe((getattr(nets[a], "extra", {}) or {}).get("record") or {})
+               for a in archs if a in nets}
+    return differing_recipes(recipes)
+
+
+def differing_recipes(recipes: Mapping[str, str]) -> str:
+    """``"trained differently: ..."`` with what differs between two or more recipes (arch -> words), or ``""``.
+
+    Only the parts of :func:`training_recipe`'s words that the recipes do not share are named;
+    empty recipes (no record) are left out, and fewer than two leave nothing to compare.
+
+    Example:
+        >>> differing_recipes({"zfnet": "10 epochs, dropout 0", "alexnet": "20 epochs, dropout 0, c1 smoothness 0.1"})
+        'trained differently: ZFNet 10 epochs; AlexNet 20 epochs, c1 smoothness 0.1'
+        >>> differing_recipes({"zfnet": "10 epochs", "alexnet": "10 epochs"})
+        ''
+    """
+    recipes = {a: r for a, r in recipes.items() if r}
+    if len(recipes) < 2 or len(set(recipes.values())) == 1:
+        return ""
+    parts = {a: r.split(", ") for a, r in recipes.items()}
+    shared = set.intersection(*(set(p) for p in parts.values()))
+    return "trained differently: " + "; ".join(
+        f"{ARCH_NAMES.get(a, a)} {', '.join(x for x in p if x not in shared) or 'the rest'}" for a, p in parts.items())
+
+
+def unless_same_recipe(text: str, v: dict[str, float] | None, differently: str) -> tuple[str, dict[str, float] | None]:
+    """A comparison's printed numbers and values, made untestable (values ``None``) when ``differently`` says why.
+
+    Example:
+        >>> unless_same_recipe("a=1, b=2", {"a": 1.0, "b": 2.0}, "trained differently: ...")
+        ('a=1, b=2 (trained differently: ...)', None)
+    """
+    if v is not None and differently:
+        return f"{text} ({differently})", None
+    return text, v
