@@ -47,22 +47,24 @@ All three pool the last map to one value per channel (``avgpool``: 1 x 1) before
 fc6, as the object can be anywhere in the image. Widths are cut down (the
 AlexNet pair: 24-48-64-64-48 filters against 64-192-384-256-256; VGG:
 8-16-24-32-48 against 64-128-256-512-512; dense layers of 512 units against
-4096) so that each net trains in under 45 minutes on one CPU core.
+4096) so that each net trains for 20 epochs in under 45 minutes on two CPU
+cores (the records keep each run's wall time and machine).
 
 The first convolution starts small (normal, std :data:`FIRST_LAYER_STD`)
 rather than at He et al.'s scale: whatever of the initial noise no gradient
 removes stays in the filters, and at He's scale that noise was most of what
 the old bundled nets' first-layer filters showed (see the issue behind this
-design, and :func:`vizlib.methods.filters.init_similarity`). The AlexNet-style
-net (and its no-renormalisation variant) is also trained with a smoothness
-penalty on the first convolution (``TrainConfig.first_layer_smooth``; its
-record's command gives the strength): a layer sampled every other pixel, by
-its stride (AlexNet) or by the pooling after it (ZFNet), folds whatever its
-filters pass above 0.25 cycles/px back into lower frequencies, and without the
-penalty those filters kept most of their energy there
-(:func:`vizlib.methods.filters.high_frequency_share`). The ZFNet- and
-VGG-16-style checkpoints were trained before the penalty existed (their
-records say how).
+design, and :func:`vizlib.methods.filters.init_similarity`). The AlexNet- and
+ZFNet-style nets (and the AlexNet-style no-renormalisation variant) are also
+trained with a smoothness penalty on the first convolution
+(``TrainConfig.first_layer_smooth``; each record's command gives the
+strength): a layer sampled every other pixel, by its stride (AlexNet) or by
+the pooling after it (ZFNet), folds whatever its filters pass above 0.25
+cycles/px back into lower frequencies, and without the penalty those filters
+kept most of their energy there
+(:func:`vizlib.methods.filters.high_frequency_share`). The VGG-16-style net is
+trained without it: its first convolution is followed by a second one at full
+resolution, not by subsampling, and 3x3 filters are broad-band by their size.
 """
 
 from __future__ import annotations
