@@ -19,6 +19,7 @@ side (:mod:`vizlib.methods.reconstruction`).
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -767,14 +768,14 @@ def plot_layer_projections(projections: Mapping[str, torch.Tensor], titles: Sequ
     """
     n = max(len(p) for p in projections.values())
     fig, axes = plt.subplots(len(projections), n, figsize=(2.3 * n, 2.4 * len(projections)), squeeze=False)
-    for row, (label, p) in zip(axes, projections.items()):
+    for i, (row, (label, p)) in enumerate(zip(axes, projections.items())):
         for j in range(n):
             if j >= len(p):
                 row[j].axis("off")
                 continue
             _show(row[j], normalize_projection(p[j]))
-            if titles is not None and j < len(titles):
-                row[j].set_title(titles[j][:28], fontsize=8)
+            if i == 0 and titles is not None and j < len(titles):  # the columns are the same images
+                row[j].set_title(textwrap.fill(titles[j], 24), fontsize=8)
         row[0].set_ylabel(label, fontsize=10)
     fig.tight_layout()
     return fig
