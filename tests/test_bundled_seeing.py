@@ -63,7 +63,7 @@ def test_occluding_the_garment_costs_the_true_class(seeing, arch):
     assert o.median_drop >= BARS["occlusion_drop"]
 
 
-@NOT_YET  # measured: 0.68 (AlexNet-style), 0.70 (ZFNet-style), 0.74 (VGG-16-style) of the 50 images
+@NOT_YET  # measured: 0.68 (AlexNet-style), 0.70 (ZFNet-style), 0.70 (VGG-16-style, 40 epochs) of the 50 images
 @pytest.mark.parametrize("arch", NETS)
 def test_the_most_damaging_positions_lie_on_the_garment(seeing, arch):
     assert seeing[(arch, None)].occlusion.centred >= BARS["occlusion_on_object"]
@@ -83,8 +83,11 @@ def test_accuracy_is_recorded_on_the_composed_test_set(arch):
     assert r["plain_test_accuracy"] is not None and r["test_correct"] == round(r["test_accuracy"] * 10_000)
 
 
-@NOT_YET  # measured: 83.93 % (AlexNet-style), 84.40 % (ZFNet-style), 87.40 % (VGG-16-style), 20 epochs each
-@pytest.mark.parametrize("arch", NETS)
+@pytest.mark.parametrize("arch", [
+    pytest.param("alexnet", marks=NOT_YET),  # measured: 83.93 % after 20 epochs; train and val loss alike, capacity-bound
+    pytest.param("zfnet", marks=NOT_YET),  # measured: 84.40 % after 20 epochs; likewise
+    "vgg16",  # measured: 89.04 % after 40 epochs (87.40 % after 20)
+])
 def test_accuracy_on_the_composed_test_set(arch):
     assert bundled_record(arch)["test_accuracy"] >= BARS["accuracy"]
 
