@@ -6,6 +6,7 @@ import dataclasses
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -63,9 +64,18 @@ def test_tables_claims_and_figures(fmnist_pair):
     assert t.column("object area") == [r.area for r in res]
     w = ch.true_vs_wrong_table(net, res)
     assert w.column("r(true, wrong)") == [class_correlation(r.denet_true, r.denet_wrong) for r in res]
-    assert len(ch.compare_nets_table(results)) == 2
+    both = ch.compare_nets_table(results)
+    assert len(both) == 2
     claims = ch.denet_claims(results, pair=("AlexNet", "ZFNet"))
     assert len(claims) == 5 and len(ch.claims_table(claims)) == 5
+    # the table measures both nets at AlexNet's stride, as the block-artifact claim does: its medians are the claim's
+    period = results["AlexNet"][0].period
+    medians = []
+    for lab in ("AlexNet", "ZFNet"):
+        col = both.column(f"{lab}: grid (period {period})")
+        assert col == [ch._grid(r, period) for r in results[lab]] and not any(np.isnan(col))
+        medians.append(f"{lab} {round(float(np.median(col)), 3):.3f}")
+    assert ", ".join(medians) in claims[4].measured
     apart = ch.denet_claims(results, pair=("AlexNet", "ZFNet"), differently="trained differently: ZFNet a; AlexNet b")
     assert apart[4].verdict == "not testable here" and apart[4].measured.endswith("(trained differently: ZFNet a; AlexNet b)")
     assert [c.verdict for c in apart[:4]] == [c.verdict for c in claims[:4]]

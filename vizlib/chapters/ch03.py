@@ -381,7 +381,11 @@ def plot_reconstructions(rows: dict[str, tuple[np.ndarray, dict[str, Projection]
         first = sum(lines[:r])
         cells = [axes[first + k // n_cols, k % n_cols] for k in range(lines[r] * n_cols)]
         cells[0].imshow(image, cmap="gray" if image.ndim == 2 else None)
-        cells[0].set_title(title.replace(": ", ":\n", 1), fontsize=9)
+        net_name, _, category = title.rpartition(": ")
+        cells[0].set_title(category, fontsize=9)
+        if net_name:  # the net's name beside its row, as a row label (the figure's panels are narrow)
+            cells[0].text(-0.06, 0.5, net_name, rotation=90, ha="right", va="center", fontsize=9,
+                          transform=cells[0].transAxes)
         for c, (layer, p) in enumerate(projections.items(), start=1):
             cells[c].imshow(p.display(0), cmap="gray")
             cells[c].set_title(layer, fontsize=9)

@@ -297,30 +297,41 @@ def _median(values: Iterable[float]) -> float:
     return float(np.median(v)) if v else math.nan
 
 
-def compare_nets_table(results: dict[str, Sequence[Explained]]) -> Table:
-    """Per image and network: grid pattern at the first stride, share on the object, class specificity.
+def _common_period(results: dict[str, Sequence[Explained]], period: int | None) -> int:
+    """The grid period both networks are measured at: ``period``, else the first network's first stride."""
+    return int(next(iter(results.values()))[0].period if period is None else period)
+
+
+def compare_nets_table(results: dict[str, Sequence[Explained]], *, period: int | None = None) -> Table:
+    """Per image and network: grid pattern at one stride, share on the object, class specificity.
 
     Each network's DeNet image of the true class is measured:
-    :func:`~vizlib.methods.denet.grid_share` at the network's first-layer
-    stride (0 = no grid, 1 = nothing but a grid), :func:`vizlib.energy_inside`,
-    and the correlation between the true and the wrong class's images.
+    :func:`~vizlib.methods.denet.grid_share` at ``period`` (default: the first
+    network's first-layer stride, AlexNet's in the book, so that the grid its
+    stride stamps is looked for in both networks' images, as
+    :func:`denet_claims` compares them; 0 = no grid, 1 = nothing but a grid),
+    :func:`vizlib.energy_inside`, and the correlation between the true and the
+    wrong class's images.
 
     Example:
         >>> compare_nets_table({"AlexNet": alex_results, "ZFNet": zf_results})   # doctest: +SKIP
     """
     labels = list(results)
+    period = _common_period(results, period)
     n = min(len(v) for v in results.values())
     header = ["image"]
     for lab in labels:
-        header += [f"{lab}: grid (period {results[lab][0].period})", f"{lab}: on object", f"{lab}: r(true, wrong)"]
+        header += [f"{lab}: grid (period {period})", f"{lab}: on object", f"{lab}: r(true, wrong)"]
     rows = []
     for i in range(n):
         row: list[Any] = [results[labels[0]][i].example.name]
         for lab in labels:
             r = results[lab][i]
-            row += [_grid(r), r.on_object(r.denet_true), class_correlation(r.denet_true, r.denet_wrong)]
+            row += [_grid(r, period), r.on_object(r.denet_true), class_correlation(r.denet_true, r.denet_wrong)]
         rows.append(row)
-    return Table(header, rows, "DeNet network by network (Fig. 12): block grid, energy on the object, r(true, wrong)")
+    title = (f"DeNet network by network (Fig. 12): block grid at period {period} ({labels[0]}'s first stride), "
+             "energy on the object, r(true, wrong)")
+    return Table(header, rows, title)
 
 
 def option_variants(denet: DeNet, result: Explained) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -545,19 +556,24 @@ def plot_true_vs_wrong(net: Any, results: Sequence[Explained]) -> Figure:
     )
 
 
-def plot_nets_side_by_side(nets: dict[str, Any], results: dict[str, Sequence[Explained]]) -> Figure:
+def plot_nets_side_by_side(nets: dict[str, Any], results: dict[str, Sequence[Explained]], *,
+                           period: int | None = None) -> Figure:
     """Vashishth Fig. 12: each image, then each network's DeNet image of its true class.
+
+    Each title gives the image's grid share at ``period`` (as :func:`compare_nets_table`:
+    default the first network's first stride) and its share on the object.
 
     Example:
         >>> fig = plot_nets_side_by_side(nets, {"AlexNet": alex, "ZFNet": zf})   # doctest: +SKIP
     """
     labels = list(results)
+    period = _common_period(results, period)
     n = min(len(v) for v in results.values())
     first = results[labels[0]]
     return plot_denet_rows(
         [first[i].input for i in range(n)],
         [[(results[lab][i].denet_true,
-           f"{lab}: grid {_f2(_grid(results[lab][i]))}\n"
+           f"{lab}: grid {_f2(_grid(results[lab][i], period))}\n"
            f"on object {_f2(results[lab][i].on_object(results[lab][i].denet_true))}") for lab in labels]
          for i in range(n)],
         mean=nets[labels[0]].mean, std=nets[labels[0]].std,
