@@ -369,6 +369,9 @@ def test_equivalent_layers():
     assert E.equivalent_layers(vgg_fmnist(seed=0), 32).layers == ("c2_1", "c5_3")
     choice = E.equivalent_layers(alexnet_fmnist(seed=0), 64)
     assert choice.high == "c5" and "chosen" in choice.table.header
+    assert choice.table.title.startswith("alexnet at 64×64")  # a bare module: its architecture key
+    named = E.equivalent_layers(vl.load("alexnet", "bundled"), 64)  # a Net: its title, as every table names it
+    assert named.table.title.startswith("AlexNet-style (bundled) at 64×64") and named.layers == choice.layers
 
 
 def test_filter_visualisations_match_top_patches():

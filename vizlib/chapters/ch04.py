@@ -413,7 +413,7 @@ def plot_representation_space(
 
 
 def plot_embedding(space: RepresentationSpace, *, ax: Any = None, title: str | None = None,
-                   size: float = 4.0) -> Figure:
+                   size: float = 4.0, legend: bool = True) -> Figure:
     """The embedded patches as dots coloured by their image's class.
 
     Args:
@@ -421,6 +421,7 @@ def plot_embedding(space: RepresentationSpace, *, ax: Any = None, title: str | N
         ax: the axes to draw in (default: a new figure).
         title: the axes' title (default: the layer).
         size: the dots' size.
+        legend: name the classes in a legend inside the axes (:func:`plot_embeddings` draws one for all).
 
     Returns:
         The matplotlib Figure.
@@ -441,7 +442,8 @@ def plot_embedding(space: RepresentationSpace, *, ax: Any = None, title: str | N
             m = p.labels == c
             name = p.classes[c] if p.classes else str(c)
             ax.scatter(xy[m, 0], xy[m, 1], s=size, color=cmap(int(c) % 10), linewidths=0, label=name)
-        ax.legend(fontsize=8, markerscale=4, loc="best", frameon=False)
+        if legend:
+            ax.legend(fontsize=8, markerscale=4, loc="best", frameon=False)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_aspect("equal")
@@ -457,11 +459,22 @@ def plot_embeddings(spaces: dict[str, RepresentationSpace], *, size: float = 4.0
     """
     if not spaces:
         raise ValueError("give at least one space to draw")
-    side = min(4.2, PAGE_INCHES / len(spaces))  # the page's column
-    fig, axes = plt.subplots(1, len(spaces), figsize=(side * len(spaces), side + 0.3), squeeze=False)
-    for ax, (title, space) in zip(axes[0], spaces.items()):
-        plot_embedding(space, ax=ax, title=title, size=size)
-    fig.tight_layout()
+    # at most two planes a row, so each stays large enough to show its islands in the page's column,
+    # and one legend for all of them below (the planes share their classes)
+    n_cols = min(2, len(spaces))
+    n_rows = -(-len(spaces) // n_cols)
+    side = min(3.4, PAGE_INCHES / n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(side * n_cols, (0.8 * side + 0.3) * n_rows + 0.5), squeeze=False)
+    for ax, (title, space) in zip(axes.flat, spaces.items()):
+        plot_embedding(space, ax=ax, title=title, size=size, legend=False)
+    for ax in list(axes.flat)[len(spaces):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, markerscale=4, frameon=False)
+        fig.tight_layout(rect=(0, 0.5 / fig.get_figheight() + 0.02, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 

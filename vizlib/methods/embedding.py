@@ -1383,7 +1383,8 @@ def equivalent_layers(model: Any, input_size: int) -> LayerChoice:
                                                                     if name == high else "")
         rows.append([name, round(share * input_size), round(share, 2), f"{side}×{side}", note])
     table = Table(["layer", "field (px)", "field / image", "map", "chosen"], rows,
-                  title=f"{getattr(module, 'vizlib_arch', '')} at {input_size}×{input_size}: Yu's c4_1 sees "
+                  title=f"{getattr(model, 'title', None) or getattr(module, 'vizlib_arch', '')} at {input_size}×{input_size}: "
+                        f"Yu's c4_1 sees "
                         f"{YU_LOW_SHARE:.2f} of the image, c5_3 {YU_HIGH_SHARE:.2f}")
     return LayerChoice(low, high, table)
 
