@@ -243,3 +243,32 @@ def test_seeing_measures_on_the_committed_checkpoints():
     assert row.high_init.median == high_frequency_share(start).median
     assert row.init.median == init_similarity(net, start).median
     assert row.energy.images == 3 and row.energy.layers == stage_layers(net.model)
+
+
+def test_the_centred_share_leaves_out_the_garments_too_small_to_hold_half_of_the_worst_tenth():
+    from vizlib.chapters.ch01 import OcclusionSeeing
+
+    # 100 positions: the worst tenth is 10 of them, so a garment needs 6 square centres to hold more than half
+    o = OcclusionSeeing(np.array([0.5, 0.5, 0.5, 0.5]), np.array([0.6, 0.4, 0.5, 0.9]), 9, 3,
+                        np.array([0.06, 0.2, 0.5, 0.05]), 100)
+    assert o.reachable.tolist() == [True, True, True, False]  # 5 centres on the last garment: 5 of 10 at best
+    assert o.testable == 3 and o.centred == pytest.approx(1 / 3)  # only the first has more than half on it
+    # without the positions (as recorded before), every image counts
+    legacy = OcclusionSeeing(np.array([0.5, 0.5]), np.array([0.6, 0.4]), 9, 3)
+    assert legacy.testable == 2 and legacy.centred == 0.5
+    none = OcclusionSeeing(np.array([0.5]), np.array([0.9]), 9, 3, np.array([0.01]), 100)
+    assert none.testable == 0 and np.isnan(none.centred)
+
+
+def test_occlusion_seeing_records_each_garments_share_of_the_positions():
+    from vizlib.chapters.ch01 import occlusion_seeing
+    from vizlib.core.composed import bundled_sample
+
+    o = occlusion_seeing(load_bundled("alexnet"), 2, size=16, stride=8)
+    assert o.positions == 7 * 7  # (64 - 16) / 8 + 1 a side
+    sample = bundled_sample()
+    for i in range(2):
+        m = np.asarray(sample.example(i).mask, bool)
+        centres = np.arange(7) * 8 + 7.5  # each square's centre, rounded to the nearest pixel as the readings do
+        idx = np.clip(np.round(centres).astype(int), 0, 63)
+        assert o.object_share[i] == pytest.approx(m[np.ix_(idx, idx)].mean())

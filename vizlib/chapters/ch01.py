@@ -10,7 +10,8 @@ The computing is :func:`vizlib.summary` and :func:`vizlib.output_sizes`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import ipywidgets as W
@@ -309,12 +310,31 @@ class OcclusionSeeing:
         on_object: per image, the share of the most damaging tenth of positions whose
             square centre lies on the garment's mask.
         size, stride: the occluder.
+        object_share: per image, the share of *all* positions whose square centre lies on
+            the mask (empty: not recorded, every image counts).
+        positions: the positions of one sweep (0: not recorded).
     """
 
     drops: np.ndarray
     on_object: np.ndarray
     size: int
     stride: int
+    object_share: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    positions: int = 0
+
+    @property
+    def reachable(self) -> np.ndarray:
+        """Per image: can more than half of its worst tenth lie on the garment at all?
+
+        A garment that holds fewer square centres than half of the worst tenth (a
+        sandal's thin sole, a small sneaker) cannot reach it, whatever the net
+        does: such an image cannot test the rule, so :attr:`centred` leaves it out.
+        """
+        if not len(self.object_share) or not self.positions:
+            return np.ones(len(self.on_object), bool)
+        tenth = max(1, math.ceil(0.1 * self.positions))
+        on_mask = np.rint(self.object_share * self.positions)
+        return on_mask > tenth / 2
 
     @property
     def images(self) -> int:
@@ -325,9 +345,16 @@ class OcclusionSeeing:
         return float(np.median(self.drops)) if len(self.drops) else float("nan")
 
     @property
+    def testable(self) -> int:
+        """The images that can test :attr:`centred` (:attr:`reachable`)."""
+        return int(self.reachable.sum())
+
+    @property
     def centred(self) -> float:
-        """The share of images whose most damaging tenth lies mostly (more than half) on the object."""
-        return float(np.mean(self.on_object > 0.5)) if len(self.on_object) else float("nan")
+        """The share of images whose most damaging tenth lies mostly (more than half) on the object,
+        among those whose garment holds enough positions for it (:attr:`reachable`)."""
+        ok = self.reachable
+        return float(np.mean(self.on_object[ok] > 0.5)) if ok.any() else float("nan")
 
 
 @dataclass
@@ -361,7 +388,7 @@ def occlusion_seeing(net, n: int = 50, *, size: int | None = None, stride: int |
     stride = SEEING_OCCLUDER["stride"] if stride is None else stride
     sample = bundled_sample()
     occ = Occlusion(net)
-    drops, on = [], []
+    drops, on, shares, positions = [], [], [], 0
     for i in range(min(n, len(sample))):
         e = sample.example(i)
         maps = occ.sweep(e.image, size, stride, int(e.label), project=False, progress=False,
@@ -369,7 +396,10 @@ def occlusion_seeing(net, n: int = 50, *, size: int | None = None, stride: int |
         r = occlusion_readings(maps, e.mask)
         drops.append(r.base_probability - r.lowest_probability)
         on.append(r.on_object)
-    return OcclusionSeeing(np.asarray(drops, float), np.asarray(on, float), int(size), int(stride))
+        shares.append(r.object_share)
+        positions = int(maps.probability.numel())
+    return OcclusionSeeing(np.asarray(drops, float), np.asarray(on, float), int(size), int(stride),
+                           np.asarray(shares, float), positions)
 
 
 def field_seeing(net) -> FieldSeeing:
@@ -524,8 +554,11 @@ def seeing_claims(rows: Sequence[Seeing]) -> list[Claim]:
             o.median_drop >= bars["occlusion_drop"] if np.isfinite(o.median_drop) else None))
         out.append(Claim.judge(
             source, f"{r.name}: the most damaging positions lie on the garment",
-            f"{number(o.centred)} of {o.images} images have more than half of their worst tenth of positions "
-            f"centred on the garment's mask; bar: at least {bars['occlusion_on_object']:g}",
+            f"{number(o.centred)} of {o.testable} images have more than half of their worst tenth of positions "
+            f"centred on the garment's mask"
+            + (f" (of {o.images}; {o.images - o.testable} left out, whose garment holds fewer square centres than "
+               f"half of that tenth)" if o.testable < o.images else "")
+            + f"; bar: at least {bars['occlusion_on_object']:g}",
             o.centred >= bars["occlusion_on_object"] if np.isfinite(o.centred) else None))
     for r in rows:
         f = r.field
@@ -577,7 +610,7 @@ def seeing_occlusion_table(rows: Sequence[Seeing]) -> Table:
         o, f = r.occlusion, r.field
         if o is None:
             continue
-        body.append([r.name, number(o.median_drop), number(o.centred), o.images,
+        body.append([r.name, number(o.median_drop), f"{number(o.centred)} of {o.testable}", o.images,
                      f"{f.layer}: {f.field} px" if f else "", f"{number(f.box)} × {number(f.box_short)} px" if f else ""])
     return Table(["network", "median drop of p(true class)", "images with the worst tenth on the garment", "images",
                   "second stage's field", "median garment box"], body,
