@@ -13,7 +13,8 @@ import vizlib as vl
 from vizlib.chapters import ch01
 import vizlib.models.bundled as B
 import vizlib.models.model_sets as MS
-from vizlib.models.bundled_nets import FMNIST_INPUT_SIZE, alexnet_fmnist, vgg_fmnist, zfnet_fmnist
+from vizlib.models.bundled_nets import (FMNIST_INPUT_SIZE, BandedLocalResponseNorm, alexnet_fmnist, vgg_fmnist,
+                                        zfnet_fmnist)
 from vizlib.core.data import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, fashion_mnist, fashion_mnist_sample
 from vizlib.core.errors import CheckpointError
 from vizlib.models.training import evaluate, filter_rms
@@ -71,6 +72,28 @@ def test_alexnet_and_zfnet_style_differ_where_zeiler_changed_them():
     fields = {n: {r.name: r.size for r in vl.receptive_fields(m)} for n, m in (("a", a), ("z", z))}
     assert (fields["a"]["c2"], fields["z"]["c2"]) == (19, 11)  # below the 28 px garment: parts
     assert (a.vizlib_arch, z.vizlib_arch) == ("alexnet", "zfnet")
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("shape", [(3, 24, 16, 16), (2, 48, 8, 8), (2, 3, 4, 4)])
+@pytest.mark.parametrize("size", [5, 4, 1])  # an even window: torch pads one map more before than after
+def test_the_banded_response_norm_is_torchs(shape, channels_last, size):
+    torch.manual_seed(0)
+    x = torch.rand(shape) * 10
+    x = (x.contiguous(memory_format=torch.channels_last) if channels_last else x).requires_grad_()
+    ours, theirs = BandedLocalResponseNorm(size, 1e-4, 0.75, 2.0), nn.LocalResponseNorm(size, 1e-4, 0.75, 2.0)
+    y, ref = ours(x), theirs(x)
+    torch.testing.assert_close(y, ref, rtol=1e-6, atol=0)
+    g = torch.randn_like(ref)
+    torch.testing.assert_close(torch.autograd.grad(y, x, g)[0], torch.autograd.grad(ref, x, g)[0], rtol=1e-6, atol=1e-9)
+
+
+def test_the_zfnet_style_net_normalises_with_the_banded_form():
+    norms = [m for m in zfnet_fmnist(seed=0).modules() if isinstance(m, nn.LocalResponseNorm)]
+    assert len(norms) == 2 and all(type(m) is BandedLocalResponseNorm for m in norms)
+    assert (norms[0].size, norms[0].alpha, norms[0].beta, norms[0].k) == (5, 1e-4, 0.75, 2.0)
+    x = torch.rand(2, 24, 6)  # not 4-D: torch's own path
+    torch.testing.assert_close(norms[0](x), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0)(x), rtol=0, atol=0)
 
 
 def test_vgg_style_is_five_groups_of_3x3_stacks():

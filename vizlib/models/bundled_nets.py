@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..core.layers import _attach, seeded as _seeded
 
@@ -81,6 +82,7 @@ __all__ = [
     "SmallAlexNet",
     "SmallZFNet",
     "SmallVGG",
+    "BandedLocalResponseNorm",
     "alexnet_fmnist",
     "zfnet_fmnist",
     "vgg_fmnist",
@@ -100,9 +102,40 @@ def _pool() -> nn.MaxPool2d:
     return nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
 
 
+class BandedLocalResponseNorm(nn.LocalResponseNorm):
+    """:class:`torch.nn.LocalResponseNorm`, its sum over neighbouring maps done as one 1x1 convolution.
+
+    The same function, ``x / (k + alpha * mean_{size maps} x^2)^beta``, and
+    the same class for every ``isinstance`` check (the deconvnet, DeNet and
+    the receptive fields pass it through as they pass torch's). Torch squares
+    the input, pads a copy along the channels and average-pools it in 3-D;
+    here the window sum over ``size`` neighbouring maps is one 1x1 convolution
+    with a fixed 0/1 band matrix, the padding implicit in the band. A
+    training step of the ZFNet-style net, whose two normalisations work on
+    large maps, is about 1.5x faster on the CPU
+    (``benchmarks/bench_lrn.py``), and its results match torch's in value and
+    gradient (the tests; bit for bit on the machines the book was made on).
+
+    Example:
+        >>> x = torch.rand(2, 6, 5, 5)
+        >>> torch.allclose(BandedLocalResponseNorm(5, 1e-4, 0.75, 2.0)(x), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0)(x))
+        True
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 (torch's name)
+        if input.dim() != 4:
+            return super().forward(input)
+        c = input.shape[1]
+        i = torch.arange(c, device=input.device)
+        before, after = self.size // 2, (self.size - 1) // 2  # torch pads so many maps before and after
+        band = ((i[None, :] >= i[:, None] - before) & (i[None, :] <= i[:, None] + after)).to(input.dtype)
+        mean = F.conv2d(input * input, band.view(c, c, 1, 1)) / self.size  # torch's order: average, times alpha, plus k
+        return input / mean.mul(self.alpha).add(self.k).pow(self.beta)
+
+
 def _lrn() -> nn.LocalResponseNorm:
     # Contrast normalisation across 5 adjacent maps, Krizhevsky's constants.
-    return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+    return BandedLocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
 
 
 def _classifier(in_features: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:
