@@ -229,7 +229,8 @@ def occlusion_readings(
     ay, ax = maps.lowest("activity")
     on_object = share = None
     if object_mask is not None:
-        mask = torch.as_tensor(np.array(object_mask, dtype=bool))  # a copy: masks may be read-only arrays
+        mask = (object_mask.detach().to("cpu", torch.bool).clone() if isinstance(object_mask, torch.Tensor)
+                else torch.as_tensor(np.array(object_mask, dtype=bool)))  # a copy: masks may be read-only arrays
         if tuple(mask.shape) != tuple(maps.image.shape[-2:]):
             raise ValueError(f"the object mask is {tuple(mask.shape)}, the image {tuple(maps.image.shape[-2:])}")
         cy, cx = maps.centres
