@@ -10,7 +10,6 @@ The computing is :func:`vizlib.summary` and :func:`vizlib.output_sizes`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -332,7 +331,9 @@ class OcclusionSeeing:
         """
         if not len(self.object_share) or not self.positions:
             return np.ones(len(self.on_object), bool)
-        tenth = max(1, math.ceil(0.1 * self.positions))
+        from .ch05 import worst_count  # the tenth occlusion_readings counts
+
+        tenth = worst_count(self.positions)
         on_mask = np.rint(self.object_share * self.positions)
         return on_mask > tenth / 2
 

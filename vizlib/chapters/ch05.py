@@ -63,6 +63,7 @@ __all__ = [
     "untrained_like",
     "OcclusionReadings",
     "occlusion_readings",
+    "worst_count",
     "readings_table",
     "occlusion_claims",
     "correspondence_claims",
@@ -206,6 +207,16 @@ class OcclusionReadings:
         return self.on_object > self.object_share
 
 
+def worst_count(positions: int, quantile: float = 0.1) -> int:
+    """How many of a sweep's ``positions`` count as its most damaging ``quantile`` (at least one).
+
+    Example:
+        >>> worst_count(361), worst_count(4)
+        (37, 1)
+    """
+    return max(1, int(math.ceil(quantile * positions)))
+
+
 def occlusion_readings(
     maps: OcclusionMaps, object_mask: torch.Tensor | np.ndarray | None = None, *, name: str = "", quantile: float = 0.1
 ) -> OcclusionReadings:
@@ -237,7 +248,7 @@ def occlusion_readings(
         on = mask[cy.round().long().clamp(0, mask.shape[0] - 1).view(-1, 1),
                   cx.round().long().clamp(0, mask.shape[1] - 1).view(1, -1)]
         p = maps.probability.flatten()
-        k = max(1, int(math.ceil(quantile * p.numel())))
+        k = worst_count(p.numel(), quantile)
         worst = torch.argsort(p, stable=True)[:k]
         on_object = float(on.flatten()[worst].double().mean())
         share = float(on.double().mean())
