@@ -167,7 +167,8 @@ def test_training_recipe_reads_the_record():
     record = json.loads((CHECKPOINT_DIR / "zfnet_fmnist.json").read_text())
     words = ch.training_recipe(record)
     c = record["config"]
-    assert words.startswith(f"{c['epochs']} epochs, lr {c['lr']:g}") and ("renormalised" in words) == c["renorm"]
+    assert words.startswith(f"{c['epochs']} epochs, batches of {c['batch_size']}, lr {c['lr']:g}")
+    assert ("renormalised" in words) == c["renorm"]
     assert ("c1 smoothness" in words) == bool(c.get("first_layer_smooth"))
     assert ch.training_recipe({}) == "" and ch.net_accuracy(bundled_net("alexnet")).recipe == ""
 

@@ -99,20 +99,23 @@ def claims_table(claims: Sequence[Claim], title: str = "The papers' claims again
 def training_recipe(record: Mapping[str, Any]) -> str:
     """A bundled training record's recipe in words: what two nets must share to be "trained the same way".
 
-    The epochs, learning rate and its annealing, weight decay, dropout, renormalisation and the
-    first-layer penalties (not the seed, the snapshots or the classes); empty without a record.
+    The epochs, the batch size, learning rate and its annealing, weight decay, dropout,
+    renormalisation and the first-layer penalties (not the seed, the snapshots, the classes or the
+    memory format); empty without a record.
 
     Example:
-        >>> training_recipe({"config": {"epochs": 20, "lr": 0.01, "lr_factor": 0.1, "anneal_at": [12, 16],
-        ...                  "weight_decay": 5e-4, "dropout": 0.0, "renorm": True, "first_layer_smooth": 0.1}})
-        '20 epochs, lr 0.01 ×0.1 after epochs 12, 16, weight decay 0.0005, dropout 0, renormalised, c1 smoothness 0.1'
+        >>> training_recipe({"config": {"epochs": 20, "batch_size": 64, "lr": 0.01, "lr_factor": 0.1,
+        ...                  "anneal_at": [12, 16], "weight_decay": 5e-4, "dropout": 0.0, "renorm": True,
+        ...                  "first_layer_smooth": 0.1}})
+        '20 epochs, batches of 64, lr 0.01 ×0.1 after epochs 12, 16, weight decay 0.0005, dropout 0, renormalised, c1 smoothness 0.1'
     """
     c = (record or {}).get("config") or {}
     if not c:
         return ""
     anneal = c.get("anneal_at") or []
     when = f"after epochs {', '.join(str(e) for e in anneal)}" if anneal else "on plateaus"
-    parts = [f"{c.get('epochs')} epochs", f"lr {c.get('lr'):g} ×{c.get('lr_factor'):g} {when}",
+    parts = [f"{c.get('epochs')} epochs"] + ([f"batches of {c['batch_size']}"] if c.get("batch_size") else []) + [
+             f"lr {c.get('lr'):g} ×{c.get('lr_factor'):g} {when}",
              f"weight decay {c.get('weight_decay', 0):g}",
              f"dropout {c['dropout']:g}" if c.get("dropout") is not None else "dropout as built",
              "renormalised" if c.get("renorm", True) else "not renormalised"]
