@@ -114,11 +114,13 @@ def training_recipe(record: Mapping[str, Any]) -> str:
         return ""
     anneal = c.get("anneal_at") or []
     when = f"after epochs {', '.join(str(e) for e in anneal)}" if anneal else "on plateaus"
-    parts = [f"{c.get('epochs')} epochs"] + ([f"batches of {c['batch_size']}"] if c.get("batch_size") else []) + [
-             f"lr {c.get('lr'):g} ×{c.get('lr_factor'):g} {when}",
-             f"weight decay {c.get('weight_decay', 0):g}",
-             f"dropout {c['dropout']:g}" if c.get("dropout") is not None else "dropout as built",
-             "renormalised" if c.get("renorm", True) else "not renormalised"]
+    parts = [f"{c.get('epochs')} epochs"]
+    if c.get("batch_size"):
+        parts.append(f"batches of {c['batch_size']}")
+    parts += [f"lr {c.get('lr'):g} ×{c.get('lr_factor'):g} {when}",
+              f"weight decay {c.get('weight_decay', 0):g}",
+              f"dropout {c['dropout']:g}" if c.get("dropout") is not None else "dropout as built",
+              "renormalised" if c.get("renorm", True) else "not renormalised"]
     if c.get("first_layer_decay"):
         parts.append(f"c1 decay {c['first_layer_decay']:g}")
     if c.get("first_layer_smooth"):
