@@ -48,8 +48,9 @@ fc6, as the object can be anywhere in the image. Widths are cut down (the
 AlexNet pair: 24-48-64-64-48 filters against 64-192-384-256-256; VGG:
 8-16-24-32-48 against 64-128-256-512-512; dense layers of 512 units against
 4096) so that each net trains in under 45 minutes on two CPU cores: the
-AlexNet pair for 20 epochs, the VGG-style net, slower to learn and cheaper per
-epoch, for 40 (the records keep each run's command, wall time and machine).
+AlexNet pair for 28 epochs (about what the ZFNet-style net's large first-layer
+maps allow), the VGG-style net, slower to learn and cheaper per epoch, for 40
+(the records keep each run's command, wall time and machine).
 
 The first convolution starts small (normal, std :data:`FIRST_LAYER_STD`)
 rather than at He et al.'s scale: whatever of the initial noise no gradient
