@@ -142,6 +142,39 @@ def test_feature_evolution_strongest_activation_per_snapshot():
         dv.feature_evolution(snaps, "c2", data, channels=[3, 48])
 
 
+def test_feature_evolution_draws_only_maps_alive_at_the_last_snapshot():
+    # a map that died in training would be an empty row at the end of Zeiler's Fig. 4
+    import warnings
+
+    from vizlib.core.errors import NoPositiveActivation
+    from vizlib.chapters import ch03 as dv
+    from vizlib.models.bundled_nets import zfnet_fmnist
+
+    from ._memory import RandomImages
+
+    data = RandomImages(4, 64)
+    last = zfnet_fmnist(seed=1).eval()
+    assert last.vizlib_layers["c2"] == "features.5"  # the ReLU after c2's convolution
+    conv = last.features[4]
+    assert isinstance(conv, torch.nn.Conv2d) and conv.out_channels == 48
+    with torch.no_grad():
+        conv.weight[7] = 0
+        conv.bias[7] = -1.0
+    snaps = {0: zfnet_fmnist(seed=0).eval(), 3: last}
+    with warnings.catch_warnings():  # some maps alive at the end are not yet alive at epoch 0
+        warnings.simplefilter("ignore", NoPositiveActivation)
+        evo = dv.feature_evolution(snaps, "c2", data, n=48, seed=0)
+    x = torch.stack([data[i] for i in range(len(data))])
+    with torch.no_grad():
+        brute = last.features[:6](x).amax(dim=(0, 2, 3))  # c2's rectified maps, brute force
+    alive = [c for c in range(48) if brute[c] > 0]
+    assert 7 not in alive and evo.channels == alive
+    assert (evo.values[:, -1] > 0).all()
+    with pytest.warns(NoPositiveActivation, match="no positive activation"):
+        shown = dv.feature_evolution(snaps, "c2", data, channels=[7])  # asked for by name, it is shown
+    assert shown.channels == [7] and shown.values[0, -1] == 0
+
+
 def test_settled_maps_compares_each_snapshots_strongest_image_with_the_last():
     from vizlib.chapters import ch03 as dv
     from vizlib.models.bundled_nets import zfnet_fmnist

@@ -602,7 +602,10 @@ def feature_evolution(
             run, e.g. ``{e: vl.load_bundled("zfnet", epoch=e) for e in vl.bundled_snapshots("zfnet")}``.
         layer: the layer's paper name (``"c1"`` ... ``"c5"``).
         data: the images, prepared for these networks (they share one preprocessing).
-        channels: the maps to show; default ``n`` maps drawn at random (seeded).
+        channels: the maps to show; default ``n`` maps drawn at random (seeded) among those
+            with a positive activation on ``data`` at the last snapshot: a map that died in
+            training has nothing to project at the end (chapter 6 counts such dead filters).
+            Pass ``channels`` to show any map, dead ones included.
         n: how many maps to draw when ``channels`` is not given.
         seed: seed of that draw.
         batch_size: images per forward pass.
@@ -624,14 +627,15 @@ def feature_evolution(
     if not snapshots:
         raise ValueError("no snapshots given: pass {epoch: net}, e.g. from vl.load_bundled(arch, epoch=e)")
     epochs = sorted(int(e) for e in snapshots)
-    chosen: list[int] = []
+    tops = {e: top_activations(snapshots[e], layer, data, k=1, batch_size=batch_size, progress=progress)
+            for e in epochs}
+    last = tops[epochs[-1]].values[:, 0]
+    live = [int(c) for c in torch.nonzero(last > 0).flatten()] or list(range(len(last)))
+    chosen = _choose_maps(int(last.shape[0]), layer, channels, n, seed, among=live)
     columns = []  # per epoch: (projection, patch, value, image) of each chosen map
     for e in epochs:
         net = snapshots[e]
-        top = top_activations(net, layer, data, k=1, batch_size=batch_size, progress=progress)
-        if not chosen:
-            chosen = _choose_maps(int(top.values.shape[0]), layer, channels, n, seed)
-        top = top.collect(net, data, channels=chosen, batch_size=min(batch_size, 16), progress=False)
+        top = tops[e].collect(net, data, channels=chosen, batch_size=min(batch_size, 16), progress=False)
         columns.append([(top.projection_images(c)[0], top.patch_images(c)[0], float(top.values[c, 0]),
                          int(top.image_index[c, 0])) for c in chosen])
     rows = list(zip(*columns))  # rows[map][epoch]
@@ -644,10 +648,13 @@ def feature_evolution(
     )
 
 
-def _choose_maps(n_maps: int, layer: str, channels: Sequence[int] | None, n: int, seed: int) -> list[int]:
-    """The maps given (checked against the layer), or ``n`` drawn at random with ``seed``."""
+def _choose_maps(n_maps: int, layer: str, channels: Sequence[int] | None, n: int, seed: int,
+                 among: Sequence[int] | None = None) -> list[int]:
+    """The maps given (checked against the layer), or ``n`` drawn at random with ``seed`` from ``among``
+    (default: all ``n_maps``; when ``among`` is all of them the draw is the same)."""
     if channels is None:
-        return sorted(int(c) for c in np.random.default_rng(seed).choice(n_maps, size=min(n, n_maps), replace=False))
+        pool = np.arange(n_maps) if among is None else np.asarray(sorted(among), dtype=np.int64)
+        return sorted(int(c) for c in np.random.default_rng(seed).choice(pool, size=min(n, len(pool)), replace=False))
     chosen = [int(c) for c in channels]
     bad = [c for c in chosen if not 0 <= c < n_maps]
     if bad:
