@@ -114,7 +114,11 @@ def test_a_linear_unit_is_maximised_by_its_filter(bundled):
     conv = bundled.model.get_submodule(vl.methods.maximisation.objective_site(bundled.model, "c1")[2])
     w = conv.weight[3]
     assert torch.allclose(g.abs().sum(), w.abs().sum(), rtol=1e-5)  # the filter, placed once on the field
-    am = vl.maximise(bundled, "c1", [3], objective="unit", regulariser="none", optimizer="sgd", lr=1.0, norm=5.0,
+    # each step adds lr * w (the gradient of a linear unit) and projects back onto the sphere; at
+    # lr = norm / ||w|| that step is as long as the sphere's radius, so the part of x across the
+    # filter shrinks by a factor of about 0.7 or less at every step, whatever the trained filter's size
+    lr = 5.0 / float(w.detach().norm())
+    am = vl.maximise(bundled, "c1", [3], objective="unit", regulariser="none", optimizer="sgd", lr=lr, norm=5.0,
                      value_range=None, steps=100)
     x = am.images[0]
     assert float(x.norm()) == pytest.approx(5.0, rel=1e-5)  # on the sphere of the constraint
