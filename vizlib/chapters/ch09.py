@@ -374,7 +374,8 @@ def plot_beside_top9(am: Maximisation, top: TopActivations, *, per_row: int = 2)
         a2.imshow(_tile(projs), cmap=_grey(projs[0]) if projs else "gray", vmin=0, vmax=1)
         a2.set_title("projections", fontsize=8, pad=2)
     fig.suptitle(f"{am.layer}: synthesized ({'+'.join(am.regulariser)}) beside the dataset's top 9", fontsize=9)
-    fig.tight_layout(pad=0.3, h_pad=0.5, w_pad=0.3)
+    # the top 0.3 inch is the suptitle's: tight_layout alone moves the panel titles up into it
+    fig.tight_layout(pad=0.3, h_pad=0.5, w_pad=0.3, rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     return fig
 
 
